@@ -1,0 +1,1 @@
+"""Pytest plugins shared by the suite, loaded through tests/conftest.py."""
