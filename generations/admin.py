@@ -1,0 +1,104 @@
+"""Admin for generations: filters, prompt search, events inline, raw JSON read-only, and repair actions."""
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import tasks
+from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, State
+
+
+class GenerationEventInline(admin.TabularInline):
+    model = GenerationEvent
+    fields = ("created_at", "source", "state", "summary")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = ("id", "short_prompt", "kind", "model", "state", "archive_state", "owner", "created_at", "deleted")
+    list_filter = ("state", "kind", "model", "archive_state", "owner", ("deleted_at", admin.EmptyFieldListFilter))
+    search_fields = ("prompt", "luma_id")
+    list_select_related = ("owner",)
+    date_hierarchy = "created_at"
+    inlines = [GenerationEventInline]
+    actions = ["refresh_from_luma", "retry_archive", "delete_on_luma"]
+    readonly_fields = (
+        "luma_id", "state", "reason", "callback_url", "luma_created_at", "luma_model", "video_url", "image_url",
+        "created_at", "submitted_at", "queued_at", "dreaming_at", "completed_at", "failed_at", "last_news_at",
+        "next_poll_at", "submit_attempts", "archive_state", "archive_file", "poster", "archive_size",
+        "archive_received", "sha256", "archive_attempts", "archive_error", "deleted_at", "luma_deleted_at",
+        "raw_json",
+    )
+    exclude = ("raw", "client_token", "progress_video_url", "archive_updated_at", "polls_without_news")
+    raw_id_fields = ("frame0_generation", "frame1_generation", "source", "owner")
+
+    @admin.display(description="prompt")
+    def short_prompt(self, obj: Generation) -> str:
+        return obj.prompt[:60] + ("…" if len(obj.prompt) > 60 else "")
+
+    @admin.display(boolean=True)
+    def deleted(self, obj: Generation) -> bool:
+        return obj.deleted_at is not None
+
+    @admin.display(description="Raw Luma JSON")
+    def raw_json(self, obj: Generation) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.raw, indent=2) if obj.raw else "—")
+
+    @admin.action(description="Refresh from Luma")
+    def refresh_from_luma(self, request, queryset):
+        rows = queryset.exclude(luma_id__isnull=True).exclude(state__in=[State.FAILED, State.REJECTED])
+        for pk in rows.values_list("pk", flat=True):
+            Generation.objects.filter(pk=pk).update(next_poll_at=None)
+            tasks.enqueue("refresh_any", pk)
+        self.message_user(request, f"Asked Luma about {rows.count()} generation(s).", messages.SUCCESS)
+
+    @admin.action(description="Retry archive")
+    def retry_archive(self, request, queryset):
+        rows = queryset.filter(state=State.COMPLETED, deleted_at__isnull=True).exclude(archive_state=ArchiveState.DONE)
+        count = rows.update(archive_state=ArchiveState.FAILED, archive_attempts=0, archive_updated_at=None)
+        for pk in rows.values_list("pk", flat=True):
+            tasks.enqueue("archive", pk)
+        self.message_user(request, f"Archiving {count} generation(s) again.", messages.SUCCESS)
+
+    @admin.action(description="Delete (files and on Luma)")
+    def delete_on_luma(self, request, queryset):
+        rows = list(queryset.filter(deleted_at__isnull=True))
+        for row in rows:
+            row.mark_deleted(request.user)
+        self.message_user(request, f"Deleting {len(rows)} generation(s).", messages.SUCCESS)
+
+
+@admin.register(GenerationEvent)
+class GenerationEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "generation", "source", "state", "summary")
+    list_filter = ("source", "state")
+    search_fields = ("summary",)
+    list_select_related = ("generation",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(KeyframeImage)
+class KeyframeImageAdmin(admin.ModelAdmin):
+    list_display = ("id", "file", "width", "height", "uploaded_by", "created_at")
+
+
+@admin.register(LumaAccount)
+class LumaAccountAdmin(admin.ModelAdmin):
+    list_display = ("id", "credit_balance", "credits_checked_at", "paused_until")
+
+
+admin.site.register(Favourite)
+admin.site.site_header = "lumaweb admin"

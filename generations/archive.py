@@ -1,0 +1,177 @@
+"""Archiving: stream a completed generation's asset into our storage, verified, with a poster.
+
+Memory stays flat (fixed-size chunks into a temporary file); a cut download resumes with Range; an
+expired asset URL is replaced by a fresh one from Luma; the finished file is moved into place atomically.
+"""
+
+import hashlib
+import logging
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import luma
+from .models import ArchiveState, Generation, GenerationEvent, State
+
+log = logging.getLogger("lumaweb.archive")
+Source = GenerationEvent.Source
+
+CHUNK = 1024 * 1024
+PROGRESS_EVERY = 4 * 1024 * 1024
+ATTEMPTS_PER_RUN = 4
+
+
+class IncompleteDownload(Exception):
+    """The server closed the connection before sending every byte it announced."""
+
+
+def _partial_path(pk: int) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "partial"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{pk}.part"
+
+
+def claim(pk: int) -> bool:
+    """waiting/failed (or a stalled download) -> downloading. Only one worker wins a row."""
+    now = timezone.now()
+    stalled = now - timedelta(seconds=settings.LUMA_STALL_SECONDS)
+    return bool(
+        Generation.objects.filter(pk=pk, state=State.COMPLETED, deleted_at__isnull=True)
+        .filter(
+            Q(archive_state__in=[ArchiveState.WAITING, ArchiveState.FAILED])
+            | Q(archive_state=ArchiveState.DOWNLOADING, archive_updated_at__lt=stalled)
+        )
+        .update(archive_state=ArchiveState.DOWNLOADING, archive_updated_at=now, archive_attempts=F("archive_attempts") + 1)
+    )
+
+
+def _fetch(client: luma.LumaClient, url: str, part: Path, pk: int) -> tuple[int, str]:
+    """Download url into part, resuming from what part already holds. Returns (size, sha256)."""
+    digest = hashlib.sha256()
+    have = part.stat().st_size if part.exists() else 0
+    with client.open_asset(url, start=have) as response:
+        if have and not response.resumed:
+            have = 0  # the server ignored Range: start over
+        mode = "ab" if have else "wb"
+        if have:
+            with open(part, "rb") as earlier:
+                while block := earlier.read(CHUNK):
+                    digest.update(block)
+        total = response.total_size
+        received = have
+        last_report = received
+        Generation.objects.filter(pk=pk).update(archive_size=total, archive_received=received, archive_updated_at=timezone.now())
+        with open(part, mode) as out:
+            for chunk in response.iter_chunks(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                if received - last_report >= PROGRESS_EVERY:
+                    last_report = received
+                    Generation.objects.filter(pk=pk).update(archive_received=received, archive_updated_at=timezone.now())
+            out.flush()
+            os.fsync(out.fileno())
+    if total is not None and received != total:
+        Generation.objects.filter(pk=pk).update(archive_received=received)
+        raise IncompleteDownload(f"received {received} of {total} bytes")
+    return received, digest.hexdigest()
+
+
+def _make_poster(source: Path, target: Path, is_video: bool) -> bool:
+    """A JPEG still for the card: the first frame of a video, or a reduced copy of an image."""
+    from PIL import Image
+
+    try:
+        if is_video:
+            import av
+
+            with av.open(str(source)) as container:
+                frame = next(container.decode(video=0))
+                image = frame.to_image()
+        else:
+            image = Image.open(source)
+            image.load()
+        image = image.convert("RGB")
+        image.thumbnail((640, 640))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, "JPEG", quality=82)
+        return True
+    except Exception as error:  # a poster is a nicety; never fail the archive for it
+        log.warning("no poster for %s: %s", source.name, error)
+        return False
+
+
+def archive_generation(pk: int) -> None:
+    if not claim(pk):
+        return
+    row = Generation.objects.get(pk=pk)
+    client = luma.client_from_settings()
+    part = _partial_path(pk)
+    url = row.video_url if row.is_video else (row.image_url or row.video_url)
+    error: Exception | None = None
+    for attempt in range(ATTEMPTS_PER_RUN):
+        if not url:
+            error = RuntimeError("Luma gave no asset URL for this generation")
+        else:
+            try:
+                size, sha256 = _fetch(client, url, part, pk)
+                _store(row, part, size, sha256)
+                return
+            except luma.LumaAssetHostNotAllowed as exc:
+                _give_up(row, f"Refused to download from a host that is not allowed: {exc}", final=True)
+                return
+            except luma.LumaAssetExpired as exc:
+                error = exc
+                url = _fresh_url(client, row) or url
+                continue
+            except (IncompleteDownload, luma.LumaError, OSError) as exc:
+                error = exc
+        time.sleep(min(0.5 * 2**attempt, 4))
+        if not url:
+            url = _fresh_url(client, row)
+    _give_up(row, f"Archive failed: {error}", final=False)
+
+
+def _fresh_url(client: luma.LumaClient, row: Generation) -> str:
+    """Asset links can expire: ask Luma for the generation again, which carries fresh ones."""
+    try:
+        remote = client.get(row.luma_id)
+    except luma.LumaError as exc:
+        log.warning("could not refresh asset URL of %s: %s", row.pk, exc)
+        return ""
+    row.apply_remote(remote, source=Source.ARCHIVE)
+    return remote.video_url if row.is_video else (remote.image_url or remote.video_url)
+
+
+def _store(row: Generation, part: Path, size: int, sha256: str) -> None:
+    extension = ".mp4" if row.is_video else (".png" if row.image_url.lower().split("?")[0].endswith(".png") else ".jpg")
+    name = f"archive/{row.pk}-{sha256[:12]}{extension}"
+    final = Path(settings.MEDIA_ROOT) / name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, final)  # atomic on one filesystem: a reader sees no file or the whole file
+    poster_name = f"posters/{row.pk}.jpg"
+    has_poster = _make_poster(final, Path(settings.MEDIA_ROOT) / poster_name, row.is_video)
+    Generation.objects.filter(pk=row.pk).update(
+        archive_state=ArchiveState.DONE,
+        archive_file=name,
+        poster=poster_name if has_poster else "",
+        archive_size=size,
+        archive_received=size,
+        sha256=sha256,
+        archive_error="",
+        archive_updated_at=timezone.now(),
+    )
+    row.record(Source.ARCHIVE, f"archived {size} bytes, sha256 {sha256[:12]}…")
+
+
+def _give_up(row: Generation, message: str, final: bool) -> None:
+    fields = {"archive_state": ArchiveState.FAILED, "archive_error": message[:1000], "archive_updated_at": timezone.now()}
+    if final:
+        fields["archive_attempts"] = 99
+    Generation.objects.filter(pk=row.pk).update(**fields)
+    row.record(Source.ARCHIVE, message[:300])

@@ -1,0 +1,554 @@
+"""Generations mirror Luma's generation objects: what was asked, what Luma says, and our archived copy.
+
+State moves only forward. `Generation.apply_remote` is the one place that applies Luma's news.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+from statistics import median
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from .luma import Generation as RemoteGeneration
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Kind(models.TextChoices):
+    TEXT_TO_VIDEO = "text_to_video", "Text to video"
+    IMAGE_TO_VIDEO = "image_to_video", "Image to video"
+    EXTEND = "extend", "Extend"
+    REVERSE_EXTEND = "reverse_extend", "Reverse extend"
+    INTERPOLATE = "interpolate", "Interpolate"
+    IMAGE = "image", "Image"
+    UPSCALE = "upscale", "Upscale"
+    ADD_AUDIO = "add_audio", "Add audio"
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "Waiting for a slot"
+    SUBMITTING = "submitting", "Submitting"
+    UNCONFIRMED = "unconfirmed", "Submitted, unconfirmed"
+    QUEUED = "queued", "Queued"
+    DREAMING = "dreaming", "Dreaming"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+class ArchiveState(models.TextChoices):
+    NONE = "", "Not yet"
+    WAITING = "waiting", "Waiting to archive"
+    DOWNLOADING = "downloading", "Archiving"
+    DONE = "done", "Archived"
+    FAILED = "failed", "Archive failed"
+
+
+# How far along each state is. News only ever moves a row to a higher rank.
+STATE_RANK = {
+    State.PENDING: 0,
+    State.SUBMITTING: 1,
+    State.UNCONFIRMED: 1,
+    State.QUEUED: 2,
+    State.DREAMING: 3,
+    State.COMPLETED: 4,
+    State.FAILED: 4,
+    State.REJECTED: 4,
+}
+TERMINAL_STATES = (State.COMPLETED, State.FAILED, State.REJECTED)
+# Rows that hold one of Luma's concurrency slots (or may: an unconfirmed create).
+IN_FLIGHT_STATES = (State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DREAMING)
+# Rows whose card still changes without anyone acting: the browser polls while any are on the page.
+LIVE_STATES = (State.PENDING, *IN_FLIGHT_STATES)
+VIDEO_KINDS = (Kind.TEXT_TO_VIDEO, Kind.IMAGE_TO_VIDEO, Kind.EXTEND, Kind.REVERSE_EXTEND, Kind.INTERPOLATE)
+
+# What apply_remote writes; saving only these keeps a callback's UPDATE small.
+REMOTE_FIELDS = [
+    "luma_id", "state", "reason", "luma_created_at", "luma_model", "video_url", "image_url", "progress_video_url",
+    "raw", "submitted_at", "queued_at", "dreaming_at", "completed_at", "failed_at", "last_news_at", "next_poll_at",
+    "polls_without_news", "archive_state",
+]
+DEFAULT_DURATION = timedelta(seconds=90)
+# Median durations are recomputed at most this often per (kind, model), not on every callback.
+DURATION_CACHE_SECONDS = 60
+_duration_cache: dict[tuple[str, str], tuple[float, timedelta]] = {}
+FIRST_POLL_AFTER = timedelta(seconds=20)
+MAX_POLL_INTERVAL = timedelta(minutes=10)
+
+
+def kind_for_keyframes(keyframes: dict | None) -> Kind:
+    """The kind of a video request, from its keyframes (Luma's own classification, luma-api.md section 4)."""
+    keyframes = keyframes or {}
+    types = {name: (frame or {}).get("type") for name, frame in keyframes.items() if frame}
+    start, end = types.get("frame0"), types.get("frame1")
+    if start == "generation" and end == "generation":
+        return Kind.INTERPOLATE
+    if start == "generation":
+        return Kind.EXTEND
+    if end == "generation":
+        return Kind.REVERSE_EXTEND
+    if start or end:
+        return Kind.IMAGE_TO_VIDEO
+    return Kind.TEXT_TO_VIDEO
+
+
+class GenerationQuerySet(models.QuerySet):
+    def visible(self) -> GenerationQuerySet:
+        """Everything the team library shows: the whole team sees every generation, except deleted ones."""
+        return self.filter(deleted_at__isnull=True)
+
+    def in_flight(self) -> GenerationQuerySet:
+        return self.filter(state__in=IN_FLIGHT_STATES)
+
+    def live(self) -> GenerationQuerySet:
+        return self.filter(Q(state__in=LIVE_STATES) | Q(archive_state__in=[ArchiveState.WAITING, ArchiveState.DOWNLOADING]))
+
+    def pending(self) -> GenerationQuerySet:
+        return self.filter(state=State.PENDING)
+
+    def lineage_children(self, generation: Generation) -> GenerationQuerySet:
+        return self.filter(Q(frame0_generation=generation) | Q(frame1_generation=generation) | Q(source=generation))
+
+
+class Generation(models.Model):
+    """One request to Luma and everything we learn about it."""
+
+    Kind = Kind
+    State = State
+    ArchiveState = ArchiveState
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="generations")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEXT_TO_VIDEO)
+    # A form posts its token once; a double click or a resent POST finds the row it already made.
+    client_token = models.CharField(max_length=64, blank=True, default="")
+
+    # What was asked.
+    prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+    model = models.CharField(max_length=40, blank=True)
+    resolution = models.CharField(max_length=10, blank=True)
+    duration = models.CharField(max_length=10, blank=True)
+    aspect_ratio = models.CharField(max_length=10, blank=True)
+    loop = models.BooleanField(default=False)
+    concepts = models.JSONField(default=list, blank=True)
+    frame0_url = models.URLField(max_length=2000, blank=True)
+    frame1_url = models.URLField(max_length=2000, blank=True)
+    frame0_generation = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continued_as_frame0"
+    )
+    frame1_generation = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continued_as_frame1"
+    )
+    # The generation an upscale or add-audio request works on.
+    source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives")
+    # The URL Luma calls back; its token is this row's alone, and Luma echoes it in request.callback_url.
+    callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    callback_url = models.URLField(max_length=500, blank=True)
+
+    # What Luma says.
+    luma_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    reason = models.TextField(blank=True, help_text="Luma's failure reason, or why the request was refused.")
+    luma_created_at = models.DateTimeField(null=True, blank=True)
+    luma_model = models.CharField(max_length=40, blank=True)
+    video_url = models.URLField(max_length=2000, blank=True)
+    image_url = models.URLField(max_length=2000, blank=True)
+    progress_video_url = models.URLField(max_length=2000, blank=True)
+    raw = models.JSONField(null=True, blank=True, help_text="The last generation JSON Luma sent.")
+
+    # When each state was reached.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    dreaming_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    # Submission and polling bookkeeping.
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    last_news_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    polls_without_news = models.PositiveSmallIntegerField(default=0)
+
+    # Our archived copy.
+    archive_state = models.CharField(max_length=12, choices=ArchiveState.choices, default=ArchiveState.NONE, blank=True)
+    archive_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
+    poster = models.FileField(upload_to="posters/", blank=True, max_length=300)
+    archive_size = models.BigIntegerField(null=True, blank=True)
+    archive_received = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    archive_attempts = models.PositiveSmallIntegerField(default=0)
+    archive_error = models.TextField(blank=True)
+    archive_updated_at = models.DateTimeField(null=True, blank=True)
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    luma_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(GenerationQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["deleted_at", "-created_at"], name="library_idx"),
+            models.Index(fields=["state", "next_poll_at"], name="poll_due_idx"),
+            models.Index(fields=["kind", "model", "state", "-completed_at"], name="duration_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "client_token"], condition=~Q(client_token=""), name="one_row_per_form_post"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()}: {self.prompt[:60]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generations:detail", args=[self.pk])
+
+    @classmethod
+    def request(cls, owner, *, kind: Kind, client_token: str = "", **fields) -> tuple[Generation, bool]:
+        """Ask for a new generation: a pending row that admission will submit. Returns (row, created).
+
+        The same client_token from the same owner returns the row it already made (double clicks,
+        resent forms), so nothing is requested twice.
+        """
+        from . import tasks
+
+        if client_token:
+            existing = cls.objects.filter(owner=owner, client_token=client_token).first()
+            if existing:
+                return existing, False
+        with transaction.atomic():
+            row = cls(owner=owner, kind=kind, client_token=client_token, **fields)
+            row.callback_url = settings.PUBLIC_BASE_URL + reverse("generations:webhook", args=[row.callback_token])
+            row.save()
+            row.record(GenerationEvent.Source.USER, f"requested by {owner.get_username() if owner else 'nobody'}")
+            tasks.enqueue("admit")
+        return row, True
+
+    def mark_deleted(self, by) -> None:
+        """Hide the row from the library now; a job removes our files and deletes it on Luma."""
+        from . import tasks
+
+        if Generation.objects.filter(pk=self.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
+            self.refresh_from_db()
+            self.record(GenerationEvent.Source.DELETE, f"deleted by {by.get_username() if by else 'the system'}")
+            tasks.enqueue("delete_generation", self.pk)
+
+    # --- derived --------------------------------------------------------------------------------
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.state in IN_FLIGHT_STATES
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind != Kind.IMAGE
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archive_state == ArchiveState.DONE and bool(self.archive_file)
+
+    @property
+    def can_continue(self) -> bool:
+        """Luma extends and interpolates only completed videos it still has."""
+        return self.state == State.COMPLETED and self.is_video and bool(self.luma_id) and not self.deleted_at
+
+    @property
+    def finished_at(self):
+        return self.completed_at or self.failed_at
+
+    def luma_request(self) -> dict:
+        """The body of the create call, rebuilt from the row so a resend is exactly the first send."""
+        if self.kind == Kind.IMAGE:
+            body = {"prompt": self.prompt, "model": self.model or "photon-1", "aspect_ratio": self.aspect_ratio or None}
+        elif self.kind == Kind.UPSCALE:
+            body = {"resolution": self.resolution or None}
+        elif self.kind == Kind.ADD_AUDIO:
+            body = {"prompt": self.prompt or None, "negative_prompt": self.negative_prompt or None}
+        else:
+            keyframes = {}
+            for name, url, source in (
+                ("frame0", self.frame0_url, self.frame0_generation),
+                ("frame1", self.frame1_url, self.frame1_generation),
+            ):
+                if source is not None:
+                    keyframes[name] = {"type": "generation", "id": source.luma_id}
+                elif url:
+                    keyframes[name] = {"type": "image", "url": url}
+            body = {
+                "prompt": self.prompt or None,
+                "model": self.model or "ray-2",
+                "aspect_ratio": self.aspect_ratio or None,
+                "loop": self.loop or None,
+                "keyframes": keyframes or None,
+                "resolution": self.resolution or None,
+                "duration": self.duration or None,
+                "concepts": list(self.concepts) or None,
+            }
+        body["callback_url"] = self.callback_url or None
+        return {key: value for key, value in body.items() if value is not None}
+
+    def expected_duration(self) -> timedelta:
+        """The median submit-to-finish time of the last similar completed generations (cached a minute)."""
+        key = (self.kind, self.model)
+        cached = _duration_cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        recent = (
+            Generation.objects.filter(kind=self.kind, model=self.model, state=State.COMPLETED, submitted_at__isnull=False)
+            .order_by("-completed_at")
+            .values_list("submitted_at", "completed_at")[:20]
+        )
+        durations = [(done - sent).total_seconds() for sent, done in recent if done and sent]
+        expected = timedelta(seconds=median(durations)) if durations else DEFAULT_DURATION
+        _duration_cache[key] = (time.monotonic() + DURATION_CACHE_SECONDS, expected)
+        return expected
+
+    # --- transitions ----------------------------------------------------------------------------
+
+    def record(self, source: str, summary: str, data: dict | None = None) -> GenerationEvent:
+        return GenerationEvent.objects.create(
+            generation=self, source=source, state=self.state, summary=summary[:300], data=data
+        )
+
+    def schedule_next_poll(self, now=None, news: bool = True) -> None:
+        """When the sweep should ask Luma next if no callback arrives first.
+
+        Around the time similar generations finish, then backing off, so a generation whose callbacks
+        all get lost still costs only a handful of calls (the seed guide's loop polls every 3 s).
+        """
+        now = now or timezone.now()
+        if self.is_terminal:
+            self.next_poll_at = None
+            return
+        self.polls_without_news = 0 if news else self.polls_without_news + 1
+        expected_done = (self.submitted_at or now) + self.expected_duration()
+        backoff = min(FIRST_POLL_AFTER * (2**self.polls_without_news), MAX_POLL_INTERVAL)
+        self.next_poll_at = max(now + backoff, expected_done + timedelta(seconds=5)) if news else now + backoff
+
+    def apply_remote(self, remote: RemoteGeneration, source: str) -> bool:
+        """Apply what Luma says about this generation; returns whether our state moved.
+
+        The only writer of a submitted row's state. Moves forward only, ignores repeats and stale news
+        (callbacks arrive duplicated and out of order), keeps fresher asset URLs, records an event,
+        and starts the archive when the generation completes.
+        """
+        from . import tasks
+
+        summary = f"{source}: Luma says {remote.state or 'nothing'}"
+        if self._is_old_news(remote):
+            # States never move back, so news that is behind this (possibly older) copy is behind the
+            # database too: record it without taking the row lock. Most repeated callbacks end here.
+            known = self.get_state_display().lower()
+            self.record(source, f"{summary}; {'already known' if remote.state == self.state else f'stale, we already know it is {known}'}")
+            return False
+        with transaction.atomic():
+            row = Generation.objects.select_for_update().get(pk=self.pk)
+            now = timezone.now()
+            if row.luma_id and remote.id and remote.id != row.luma_id:
+                row.record(source, f"{source}: ignored news about another generation ({remote.id})")
+                return False
+            if remote.state not in STATE_RANK:
+                row.record(source, f"{summary}; not a state we know, ignored", remote.raw)
+                return False
+            moved = STATE_RANK[State(remote.state)] > STATE_RANK[State(row.state)] and not row.is_terminal
+            if not row.luma_id and remote.id:
+                row.luma_id = remote.id
+            row.last_news_at = now
+            if remote.created_at:
+                row.luma_created_at = remote.created_at
+            if remote.model:
+                row.luma_model = remote.model
+            same_state = remote.state == row.state
+            if moved or same_state:
+                # A repeat of the current state may carry fresh asset URLs (expired links are re-issued).
+                row.video_url = remote.video_url or row.video_url
+                row.image_url = remote.image_url or row.image_url
+                row.progress_video_url = remote.progress_video_url or ""
+                row.raw = remote.raw
+            if moved:
+                row.state = remote.state
+                row.submitted_at = row.submitted_at or now
+                setattr(row, f"{'failed' if remote.state == State.FAILED else remote.state}_at", now)
+                if remote.state == State.FAILED:
+                    row.reason = remote.failure_reason or "Luma did not say why."
+                if remote.state == State.COMPLETED:
+                    row.archive_state = ArchiveState.WAITING
+                row.schedule_next_poll(now, news=True)
+                summary += f"; now {row.get_state_display().lower()}"
+            elif same_state:
+                summary += "; repeat, nothing new" if not row.is_terminal else "; already known"
+                if not row.is_terminal:
+                    row.schedule_next_poll(now, news=False)
+            else:
+                summary += f"; stale, we already know it is {row.get_state_display().lower()}"
+            row.save(update_fields=REMOTE_FIELDS)
+            row.record(source, summary, remote.raw if moved else None)
+            if moved and row.state == State.COMPLETED:
+                tasks.enqueue("archive", row.pk)
+            if moved and row.is_terminal and Generation.objects.pending().exists():
+                tasks.enqueue("admit")
+        for name in REMOTE_FIELDS:
+            setattr(self, name, getattr(row, name))
+        return moved
+
+    def _is_old_news(self, remote: RemoteGeneration) -> bool:
+        if remote.state not in STATE_RANK or (self.luma_id and remote.id != self.luma_id) or not self.luma_id:
+            return False
+        behind = STATE_RANK[State(remote.state)] < STATE_RANK[State(self.state)]
+        repeat_of_final = remote.state == self.state and self.is_terminal and (
+            (remote.video_url or self.video_url) == self.video_url and (remote.image_url or self.image_url) == self.image_url
+        )
+        return behind or repeat_of_final
+
+    # Before Luma knows a row, the submit job moves it with these conditional updates; each returns
+    # whether this caller won the row, so a redelivered task does nothing.
+
+    def admit(self) -> bool:
+        """pending -> submitting, with a deadline after which the sweep re-enqueues a lost submit task."""
+        return bool(
+            Generation.objects.filter(pk=self.pk, state=State.PENDING).update(
+                state=State.SUBMITTING, next_poll_at=timezone.now() + timedelta(seconds=settings.LUMA_STALL_SECONDS)
+            )
+        )
+
+    def claim_submit(self) -> bool:
+        """Stamp submitted_at before the create is sent: the stamp is the promise to send at most once."""
+        claimed = Generation.objects.filter(pk=self.pk, state=State.SUBMITTING, submitted_at__isnull=True).update(
+            submitted_at=timezone.now(), submit_attempts=models.F("submit_attempts") + 1
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def requeue(self, why: str, source: str = "submit") -> None:
+        """Nothing reached Luma (429, unreachable): wait again as pending, keeping the place in the queue."""
+        if Generation.objects.filter(pk=self.pk, state__in=[State.SUBMITTING, State.UNCONFIRMED]).update(
+            state=State.PENDING, submitted_at=None, next_poll_at=None
+        ):
+            self.refresh_from_db()
+            self.record(source, why)
+
+    def mark_unconfirmed(self, why: str) -> None:
+        """The create may have reached Luma but its answer was lost: the sweep looks for it before anything else."""
+        if Generation.objects.filter(pk=self.pk, state=State.SUBMITTING).update(
+            state=State.UNCONFIRMED, next_poll_at=timezone.now() + timedelta(seconds=15)
+        ):
+            self.refresh_from_db()
+            self.record("submit", why)
+
+    def reject(self, reason: str, source: str = "submit") -> None:
+        """Luma refused the request (400/422) or it can never be sent: a terminal outcome, nothing billed."""
+        from . import tasks
+
+        now = timezone.now()
+        updated = Generation.objects.filter(pk=self.pk, state__in=LIVE_STATES).update(
+            state=State.REJECTED, reason=reason, failed_at=now, next_poll_at=None
+        )
+        if updated:
+            self.refresh_from_db()
+            self.record(source, f"rejected: {reason}")
+            tasks.enqueue("admit")
+
+    def fail(self, reason: str, source: str) -> None:
+        """We gave up on a submitted generation (Luma lost it, or a create never took)."""
+        from . import tasks
+
+        updated = Generation.objects.filter(pk=self.pk, state__in=LIVE_STATES).update(
+            state=State.FAILED, reason=reason, failed_at=timezone.now(), next_poll_at=None
+        )
+        if updated:
+            self.refresh_from_db()
+            self.record(source, f"failed: {reason}")
+            tasks.enqueue("admit")
+
+
+class GenerationEvent(models.Model):
+    """An append-only record of every state change, callback and poll of a generation."""
+
+    class Source(models.TextChoices):
+        USER = "user", "User"
+        SUBMIT = "submit", "Submit"
+        WEBHOOK = "webhook", "Callback"
+        POLL = "poll", "Poll"
+        SWEEP = "sweep", "Sweep"
+        IMPORT = "import", "Import"
+        ARCHIVE = "archive", "Archive"
+        ADMIN = "admin", "Admin"
+        DELETE = "delete", "Delete"
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    state = models.CharField(max_length=20, choices=State.choices)
+    summary = models.CharField(max_length=300)
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%H:%M:%S} {self.summary}"
+
+
+class Favourite(models.Model):
+    """A user's star on a generation in the shared library."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "generation"], name="one_favourite_per_user")]
+
+
+class KeyframeImage(models.Model):
+    """An uploaded start or end frame, served at an unguessable public URL so Luma can fetch it."""
+
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    file = models.FileField(upload_to="keyframes/", max_length=300)
+    content_type = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def public_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + reverse("generations:keyframe", args=[self.token])
+
+
+class LumaAccount(models.Model):
+    """Team-wide facts about the shared Luma account: one row."""
+
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="No creates before this (Luma said 429).")
+    credit_balance = models.FloatField(null=True, blank=True, help_text="USD cents, as Luma reports it.")
+    credits_checked_at = models.DateTimeField(null=True, blank=True)
+    credits_error = models.CharField(max_length=300, blank=True)
+    # Fetched by a job and cached here: the browser never causes a call to Luma.
+    camera_motions = models.JSONField(default=list, blank=True)
+    concepts = models.JSONField(default=list, blank=True)
+    catalog_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Luma account"
+
+    @classmethod
+    def get(cls) -> LumaAccount:
+        account, _ = cls.objects.get_or_create(pk=1)
+        return account
