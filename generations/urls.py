@@ -1,0 +1,30 @@
+"""URL routes of the generations app."""
+
+from django.urls import path
+
+from . import files, views, views_library, webhooks
+
+app_name = "generations"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    # Luma calls this without a login; the per-generation token is the credential.
+    path("webhooks/luma/<str:token>/", webhooks.luma_callback, name="webhook"),
+    # Uploaded keyframes must be fetchable by Luma without a login; the token is unguessable.
+    path("k/<str:token>/", files.keyframe, name="keyframe"),
+    # Archived videos and posters, for logged-in team members, with Range support for seeking.
+    path("generations/<int:pk>/video/", files.archived_video, name="video"),
+    path("generations/<int:pk>/poster.jpg", files.poster, name="poster"),
+    path("generations/<int:pk>/download/", files.download, name="download"),
+    # The dashboard: create, the shared library and its live cards.
+    path("create/", views.create, name="create"),
+    path("library/", views_library.library, name="library"),
+    path("poll/", views_library.poll, name="poll"),
+    path("me/", views_library.me, name="me"),
+    path("generations/<int:pk>/", views_library.detail, name="detail"),
+    path("generations/<int:pk>/favourite/", views_library.favourite, name="favourite"),
+    path("generations/<int:pk>/delete/", views_library.delete, name="delete"),
+    path("generations/<int:pk>/upscale/", views.upscale, name="upscale"),
+    path("generations/<int:pk>/audio/", views.add_audio, name="add_audio"),
+    path("generations/<int:pk>/continue/<slug:how>/", views.continue_generation, name="continue"),
+]

@@ -1,0 +1,129 @@
+"""The dashboard and everything that asks for a generation: create, try again, continue, upscale, add audio.
+
+Nothing here calls Luma: a request becomes a pending row (`Generation.request`) and the jobs take it from there.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from .access import generation_for
+from .forms import AddAudioForm, CreateForm, LibraryFilters, UpscaleForm, initial_for
+from .models import Generation, Kind, LumaAccount
+from .views_library import build_cards, card_rows, library_context, page_context, public_url_warning
+
+CONTINUE_HOW = {
+    "again": "Try again",
+    "extend": "Extend",
+    "reverse-extend": "Reverse extend",
+    "interpolate": "Interpolate",
+    "loop": "Loop remix",
+}
+# The create form keeps these after a successful submit, so a second take needs only a new prompt.
+KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio")
+
+
+def create_context(request: HttpRequest, form: CreateForm, **extra) -> dict:
+    return {
+        **page_context(request, form.account),
+        "form": form,
+        "warning": public_url_warning(),
+        "upload_limit": f"{settings.UPLOAD_MAX_BYTES / 1_048_576:.0f} MB",
+        **extra,
+    }
+
+
+def dashboard_context(request: HttpRequest, form: CreateForm | None = None, **extra) -> dict:
+    account = form.account if form else LumaAccount.get()
+    form = form or CreateForm(account=account)
+    return {**create_context(request, form, **extra), **library_context(request, LibraryFilters(request.GET))}
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The create panel beside the shared library."""
+    return render(request, "generations/dashboard.html", dashboard_context(request))
+
+
+def _card_anchor(generation: Generation) -> str:
+    return f"{reverse('generations:dashboard')}#card-{generation.pk}"
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    """Ask for a generation from the create form; with htmx the new card appears at the top at once."""
+    account = LumaAccount.get()
+    form = CreateForm(request.POST, request.FILES, account=account)
+    if not form.is_valid():
+        if request.htmx:
+            return render(request, "generations/dashboard.html#create-panel", create_context(request, form))
+        return render(request, "generations/dashboard.html", dashboard_context(request, form))
+    generation, created = form.save(request.user)
+    if not request.htmx:
+        if created:
+            messages.success(request, f"Requested #{generation.pk}: it is at the top of the library.")
+        return redirect(_card_anchor(generation))
+    fresh = CreateForm(account=account, initial={name: form.cleaned_data.get(name) for name in KEPT_SETTINGS})
+    new_card = build_cards(card_rows(request.user).filter(pk=generation.pk), request.user)[0] if created else None
+    context = create_context(request, fresh, requested=generation, new_card=new_card)
+    response = render(request, "generations/dashboard.html#create-response", context)
+    return trigger_client_event(response, "generation-created", {"id": generation.pk})
+
+
+@login_required
+@require_GET
+def continue_generation(request: HttpRequest, pk: int, how: str) -> HttpResponse:
+    """The create form filled in from a card: try again, extend, reverse extend, interpolate, loop remix."""
+    generation = generation_for(request.user, pk)
+    if how not in CONTINUE_HOW:
+        raise Http404("No such action")
+    if how == "again" and generation.kind in (Kind.UPSCALE, Kind.ADD_AUDIO) and generation.source_id:
+        action = "upscale" if generation.kind == Kind.UPSCALE else "add_audio"
+        return redirect(f"generations:{action}", generation.source_id)
+    account = LumaAccount.get()
+    form = CreateForm(account=account, initial=initial_for(generation, how))
+    note = f"{CONTINUE_HOW[how]} from #{generation.pk}."
+    if how != "again" and not generation.can_continue:
+        note = f"#{generation.pk} is not a finished video, so Luma cannot continue it yet. Choose another."
+    if request.htmx:
+        response = render(request, "generations/dashboard.html#create-panel", create_context(request, form, note=note))
+        return trigger_client_event(response, "create-prefilled", {"id": generation.pk})
+    return render(request, "generations/dashboard.html", dashboard_context(request, form, note=note))
+
+
+def _source_action(request: HttpRequest, pk: int, form_class, title: str, template_name: str) -> HttpResponse:
+    source = generation_for(request.user, pk)
+    form = None
+    if source.can_continue:
+        form = form_class(request.POST if request.method == "POST" else None, source=source)
+        if request.method == "POST" and form.is_valid():
+            generation, created = form.save(request.user)
+            if created:
+                messages.success(request, f"Requested #{generation.pk}: {title.lower()} of #{source.pk}.")
+            return redirect(_card_anchor(generation))
+    status = 400 if request.method == "POST" else 200
+    context = {**page_context(request), "source": source, "form": form, "title": title}
+    return render(request, template_name, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upscale(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upscale a finished video to a higher resolution (a new generation)."""
+    return _source_action(request, pk, UpscaleForm, "Upscale", "generations/source_action.html")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add_audio(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a soundtrack to a finished video (a new generation)."""
+    return _source_action(request, pk, AddAudioForm, "Add audio", "generations/source_action.html")

@@ -1,0 +1,418 @@
+"""The shared library: status cards, the batched poll that keeps them live, favourites, detail, delete.
+
+Cards are built in one place (`build_cards`), so the full page, the library partial and the poll render
+the same card from the same facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import replace_url
+
+from . import pricing
+from .access import generation_for, may_change
+from .admission import queue_positions
+from .forms import LibraryFilters
+from .models import ArchiveState, Favourite, Generation, Kind, LumaAccount, State
+
+PAGE_SIZE = 12
+MAX_POLLED_CARDS = 200
+LINEAGE_DEPTH = 6
+LINEAGE_NODES = 60
+
+
+def compact(seconds: float) -> str:
+    """12 s, 3m 05s, 2h 04m: short enough for a card, exact enough to see it move."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def next_step(generation: Generation) -> tuple[str, str]:
+    """What a person can do about a failure: (advice, label of the try-again link). Luma's reasons are free text."""
+    reason = generation.reason.lower()
+    if any(word in reason for word in ("input frame", "frame moderation", "moderate image", "image")):
+        return "Luma could not use the image. Use a public JPEG or PNG it can fetch, then try again.", "Fix the image"
+    if "concept" in reason:
+        return "Remove the concepts or switch to Ray 2, then try again.", "Edit and try again"
+    if any(word in reason for word in ("prompt", "blacklist", "not allowed", "contains ip")):
+        return "Luma refused the prompt. Reword it and try again.", "Edit the prompt"
+    if "moderation" in reason:
+        return "Luma's moderation refused it. Change the prompt or the image and try again.", "Edit the prompt"
+    if "loop" in reason or "keyframe" in reason:
+        return "Change the loop or frame settings and try again.", "Edit and try again"
+    if generation.state == State.FAILED:
+        return "Something went wrong on Luma's side; failed generations are not charged. Try again.", "Try again"
+    return "Check the settings and try again.", "Edit and try again"
+
+
+@dataclass
+class Card:
+    """One generation as a card shows it: its state in words, timing, and what this user may do with it."""
+
+    g: Generation
+    favourite: bool
+    may_change: bool
+    position: int | None = None
+    expected: timedelta | None = None
+
+    @property
+    def archiving(self) -> bool:
+        return self.g.state == State.COMPLETED and self.g.archive_state in (ArchiveState.WAITING, ArchiveState.DOWNLOADING)
+
+    @property
+    def live(self) -> bool:
+        return self.g.deleted_at is None and (self.g.state in (
+            State.PENDING, State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DREAMING
+        ) or self.archiving)
+
+    @property
+    def progress(self) -> int | None:
+        if not self.archiving:
+            return None
+        if not self.g.archive_size:
+            return 0
+        return min(100, int(self.g.archive_received * 100 / self.g.archive_size))
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the card would look different (apart from the ticking clock)."""
+        g = self.g
+        facts = f"{g.state}|{g.archive_state}|{self.progress}|{bool(g.poster)}|{self.position}|{g.reason}|{g.luma_id}"
+        return format(zlib.crc32(facts.encode()), "08x")
+
+    @property
+    def label(self) -> str:
+        g = self.g
+        if self.archiving:
+            return "Archiving"
+        if g.state == State.COMPLETED:
+            return "Done" if g.archive_state != ArchiveState.FAILED else "Done, not archived"
+        return {
+            State.PENDING: "Waiting for a slot",
+            State.SUBMITTING: "Submitted",
+            State.UNCONFIRMED: "Submitted",
+            State.QUEUED: "Queued",
+            State.DREAMING: "Dreaming",
+            State.FAILED: "Failed",
+            State.REJECTED: "Rejected",
+        }[State(g.state)]
+
+    @property
+    def since(self) -> datetime | None:
+        """When the current phase began; the card counts up from it."""
+        g = self.g
+        if self.archiving:
+            return g.completed_at
+        return {
+            State.PENDING: g.created_at,
+            State.SUBMITTING: g.submitted_at or g.created_at,
+            State.UNCONFIRMED: g.submitted_at or g.created_at,
+            State.QUEUED: g.queued_at or g.submitted_at or g.created_at,
+            State.DREAMING: g.dreaming_at or g.submitted_at or g.created_at,
+        }.get(State(g.state))
+
+    @property
+    def elapsed(self) -> str:
+        return compact((timezone.now() - self.since).total_seconds()) if self.since else ""
+
+    @property
+    def eta_at(self) -> datetime | None:
+        if self.g.state != State.DREAMING or self.expected is None:
+            return None
+        return (self.g.submitted_at or self.g.dreaming_at or self.g.created_at) + self.expected
+
+    @property
+    def eta(self) -> str:
+        if not self.eta_at:
+            return ""
+        left = (self.eta_at - timezone.now()).total_seconds()
+        return f"about {compact(left)} left" if left > 1 else "taking longer than usual"
+
+    @property
+    def took(self) -> str:
+        g = self.g
+        start, end = g.submitted_at or g.created_at, g.finished_at
+        return compact((end - start).total_seconds()) if start and end else ""
+
+    @property
+    def note(self) -> str:
+        g = self.g
+        if g.state == State.PENDING:
+            return f"{ordinal(self.position)} in line" if self.position else "in line"
+        if g.state == State.UNCONFIRMED:
+            return "checking that Luma has it"
+        if g.state == State.SUBMITTING:
+            return "sending to Luma"
+        if self.archiving:
+            return "copying the file to our library"
+        if g.state == State.COMPLETED and g.archive_state == ArchiveState.FAILED:
+            return g.archive_error or "our copy failed"
+        return ""
+
+    @property
+    def advice(self) -> tuple[str, str] | None:
+        return next_step(self.g) if self.g.state in (State.FAILED, State.REJECTED) else None
+
+    @property
+    def media_kind(self) -> str:
+        if self.g.is_archived:
+            return "image" if self.g.kind == Kind.IMAGE else "video"
+        return "poster" if self.g.poster else "placeholder"
+
+    @property
+    def continuable(self) -> bool:
+        return self.g.can_continue
+
+
+def public_url_warning() -> str:
+    """Why Luma could not reach us, when PUBLIC_BASE_URL is a private address and we talk to the real API."""
+    luma_host = urlsplit(settings.LUMA_BASE_URL).hostname or ""
+    if not luma_host.endswith("lumalabs.ai"):
+        return ""
+    host = (urlsplit(settings.PUBLIC_BASE_URL).hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+        private = address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+    except ValueError:
+        private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    if not private:
+        return ""
+    return (
+        f"Luma cannot reach {settings.PUBLIC_BASE_URL}, so it cannot fetch uploaded images or report back "
+        "when a video is done. Set PUBLIC_BASE_URL to an address reachable from the internet, or give images by "
+        "their public web address."
+    )
+
+
+def dollars(cents: float | None) -> str:
+    return "" if cents is None else f"${cents / 100:,.2f}"
+
+
+def page_context(request: HttpRequest, account: LumaAccount | None = None) -> dict:
+    """What every page's frame shows: the credits badge."""
+    account = account or LumaAccount.get()
+    return {"account": account, "credits": dollars(account.credit_balance)}
+
+
+def card_rows(user) -> QuerySet[Generation]:
+    """Visible generations with everything a card needs in one query: owner and this user's favourite."""
+    return (
+        Generation.objects.visible()
+        .select_related("owner")
+        .defer("raw", "callback_url")
+        .annotate(is_favourite=Exists(Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
+    )
+
+
+def build_cards(rows, user) -> list[Card]:
+    """Cards for rows from card_rows(): queue places and ETAs cost one query each, whatever the count."""
+    rows = list(rows)
+    positions = queue_positions() if any(row.state == State.PENDING for row in rows) else {}
+    expected: dict[tuple[str, str], timedelta] = {}
+    for row in rows:
+        # Similar generations (same kind and model) share an ETA, so a page asks once per kind of work.
+        if row.state == State.DREAMING and (row.kind, row.model) not in expected:
+            expected[row.kind, row.model] = row.expected_duration()
+    return [
+        Card(
+            g=row,
+            favourite=bool(getattr(row, "is_favourite", False)),
+            may_change=may_change(user, row),
+            position=positions.get(row.pk),
+            expected=expected.get((row.kind, row.model)),
+        )
+        for row in rows
+    ]
+
+
+def library_context(request: HttpRequest, filters: LibraryFilters) -> dict:
+    rows = list(filters.apply(card_rows(request.user), request.user)[: PAGE_SIZE + 1])
+    cards = build_cards(rows[:PAGE_SIZE], request.user)
+    more = len(rows) > PAGE_SIZE
+    return {
+        "filters": filters,
+        "cards": cards,
+        "more_query": filters.querystring(before=cards[-1].g.pk) if more else "",
+        "filter_query": filters.querystring(),
+        "before": filters.value("before"),
+    }
+
+
+@login_required
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    """The library region: the filtered list (htmx), the next page of the infinite scroll, or the full page."""
+    filters = LibraryFilters(request.GET)
+    if not request.htmx or request.htmx.history_restore_request:
+        query = request.GET.urlencode()
+        return redirect(reverse("generations:dashboard") + (f"?{query}" if query else ""))
+    context = library_context(request, filters)
+    if filters.value("before"):
+        return render(request, "generations/dashboard.html#library-page", context)
+    response = render(request, "generations/dashboard.html#library-results", context)
+    query = context["filter_query"]
+    return replace_url(response, reverse("generations:dashboard") + (f"?{query}" if query else ""))
+
+
+@login_required
+@require_GET
+def poll(request: HttpRequest) -> HttpResponse:
+    """The one request a page makes to keep its live cards current: `live=<pk>:<version>` for each.
+
+    Answers the changed cards as out-of-band swaps (and removes deleted ones), or 204 when nothing changed.
+    Reads only our database.
+    """
+    seen: dict[int, str] = {}
+    for item in request.GET.getlist("live")[:MAX_POLLED_CARDS]:
+        pk, _, version = item.partition(":")
+        if pk.isdigit():
+            seen[int(pk)] = version
+    cards = build_cards(card_rows(request.user).filter(pk__in=seen), request.user) if seen else []
+    changed = [card for card in cards if card.version != seen[card.g.pk]]
+    gone = sorted(set(seen) - {card.g.pk for card in cards})
+    if not changed and not gone:
+        return HttpResponse(status=204)
+    return render(request, "generations/card.html#poll-response", {"cards": changed, "gone": gone})
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where a plain (non-htmx) form post goes back to: `next`, else the page it came from."""
+    for target in (request.POST.get("next"), request.headers.get("Referer")):
+        if target and url_has_allowed_host_and_scheme(
+            target, {request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+    return fallback
+
+
+@login_required
+@require_POST
+def favourite(request: HttpRequest, pk: int) -> HttpResponse:
+    """Star or unstar a generation for this user."""
+    generation = generation_for(request.user, pk)
+    deleted, _ = Favourite.objects.filter(user=request.user, generation=generation).delete()
+    if not deleted:
+        Favourite.objects.get_or_create(user=request.user, generation=generation)
+    card = Card(g=generation, favourite=not deleted, may_change=may_change(request.user, generation))
+    if request.htmx:
+        return render(request, "generations/card.html#favourite-button", {"card": card})
+    return redirect(_back(request, reverse("generations:dashboard")))
+
+
+def _lineage_up(generation: Generation, depth: int = 0) -> list[dict]:
+    """What a generation was made from, as a tree that grows upward (one query per level)."""
+    links = [
+        ("start frame", generation.frame0_generation_id),
+        ("end frame", generation.frame1_generation_id),
+        ("source", generation.source_id),
+    ]
+    ids = [pk for _, pk in links if pk]
+    if not ids or depth >= LINEAGE_DEPTH:
+        return []
+    rows = {row.pk: row for row in Generation.objects.select_related("owner").filter(pk__in=ids)}
+    return [
+        {"g": rows[pk], "role": role, "children": _lineage_up(rows[pk], depth + 1)}
+        for role, pk in links
+        if pk in rows
+    ]
+
+
+def _lineage_down(generation: Generation) -> list[dict]:
+    """What was made from a generation, level by level, bounded so a long chain cannot run away."""
+    root = {"g": generation, "children": []}
+    level, count = [root], 0
+    for _ in range(LINEAGE_DEPTH):
+        by_pk = {node["g"].pk: node for node in level}
+        children = Generation.objects.visible().select_related("owner").filter(
+            Q(frame0_generation__in=by_pk) | Q(frame1_generation__in=by_pk) | Q(source__in=by_pk)
+        ).order_by("created_at", "pk")[: LINEAGE_NODES - count]
+        level = []
+        for child in children:
+            parent_pks = [child.frame0_generation_id, child.frame1_generation_id, child.source_id]
+            for parent_pk in dict.fromkeys(parent_pks):
+                if parent_pk in by_pk:
+                    node = {"g": child, "children": []}
+                    by_pk[parent_pk]["children"].append(node)
+                    level.append(node)
+                    count += 1
+        if not level or count >= LINEAGE_NODES:
+            break
+    return root["children"]
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything about one generation: the video, every parameter, the events, the lineage; raw JSON for staff."""
+    generation = generation_for(request.user, pk)
+    generation.is_favourite = Favourite.objects.filter(user=request.user, generation=generation).exists()
+    context = {
+        **page_context(request),
+        "card": build_cards([generation], request.user)[0],
+        "g": generation,
+        "events": list(generation.events.all()),
+        "made_from": _lineage_up(generation),
+        "made_into": _lineage_down(generation),
+        "estimate": pricing.estimate_cents(generation.kind, generation.model, generation.resolution,
+                                           generation.duration) / 100,
+        "raw_json": json.dumps(generation.raw, indent=2, sort_keys=True) if request.user.is_staff else None,
+    }
+    return render(request, "generations/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask, then delete: hidden from the library at once; a job removes our files and deletes it on Luma."""
+    generation = generation_for(request.user, pk, change=True)
+    if request.method == "POST":
+        generation.mark_deleted(request.user)
+        messages.success(request, f"Deleted #{generation.pk}. It is being removed from Luma too.")
+        return redirect("generations:dashboard")
+    return render(request, "generations/delete.html", {**page_context(request), "g": generation})
+
+
+@login_required
+@require_GET
+def me(request: HttpRequest) -> HttpResponse:
+    """This user's page: their estimated spend this month and how their generations went."""
+    lines = pricing.spend_this_month(request.user)
+    mine = Generation.objects.filter(owner=request.user, created_at__gte=pricing.month_start())
+    counts = {
+        "completed": mine.filter(state=State.COMPLETED).count(),
+        "failed": mine.filter(state__in=[State.FAILED, State.REJECTED]).count(),
+        "live": mine.live().count(),
+    }
+    context = {
+        **page_context(request),
+        "lines": lines,
+        "total": sum(line.total_cents for line in lines) / 100,
+        "month": pricing.month_start(),
+        "counts": counts,
+    }
+    return render(request, "generations/me.html", context)

@@ -1,0 +1,319 @@
+"""The create form applies Luma's rules before anything is sent; uploads are checked with Pillow."""
+
+import io
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from generations.forms import AddAudioForm, CreateForm, UpscaleForm, check_upload, initial_for
+from generations.models import Generation, Kind, LumaAccount, State
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def account():
+    account = LumaAccount.get()
+    account.concepts = ["dolly_zoom", "handheld"]
+    account.camera_motions = ["camera orbit left", "camera push in"]
+    account.save()
+    return account
+
+
+def finished_video(owner, **fields) -> Generation:
+    defaults = {"prompt": "A fox in the snow", "state": State.COMPLETED, "luma_id": str(uuid.uuid4()), "model": "ray-2"}
+    return Generation.objects.create(owner=owner, **{**defaults, **fields})
+
+
+def image_bytes(fmt="PNG", size=(128, 96)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 90)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def upload(fmt="PNG", size=(128, 96), name=None, data=None) -> SimpleUploadedFile:
+    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}.get(fmt, "bin")
+    return SimpleUploadedFile(name or f"frame.{extension}", data if data is not None else image_bytes(fmt, size))
+
+
+def form(account, files=None, **data) -> CreateForm:
+    return CreateForm({"what": "video", **data}, files or {}, account=account)
+
+
+def error(form: CreateForm, field: str) -> str:
+    assert not form.is_valid()
+    return " ".join(form.errors.get(field, []))
+
+
+# --- prompt rules --------------------------------------------------------------------------------
+
+
+def test_a_text_to_video_without_a_prompt_says_prompt_is_required(account):
+    assert error(form(account, prompt=""), "prompt") == "Prompt is required"
+
+
+def test_a_prompt_shorter_than_three_characters_is_too_short(account):
+    assert error(form(account, prompt="hi"), "prompt") == "Prompt is too short, minimum length is 3 characters"
+
+
+def test_a_prompt_longer_than_5000_characters_is_too_long(account):
+    assert error(form(account, prompt="x" * 5001), "prompt") == (
+        "Prompt is too long, maximum length is 5000 characters"
+    )
+
+
+def test_prompts_of_exactly_3_and_5000_characters_are_accepted(account):
+    assert form(account, prompt="fox").is_valid()
+    assert form(account, prompt="x" * 5000).is_valid()
+
+
+def test_an_image_start_frame_makes_the_prompt_optional(account):
+    assert form(account, frame0="url", frame0_url="https://example.com/start.jpg").is_valid()
+
+
+def test_an_end_frame_image_alone_also_makes_the_prompt_optional(account):
+    assert form(account, frame1="url", frame1_url="https://example.com/end.jpg").is_valid()
+
+
+def test_extending_a_video_still_needs_a_prompt(account, alice):
+    source = finished_video(alice)
+    assert error(form(account, frame0="generation", frame0_generation=source.pk), "prompt") == "Prompt is required"
+
+
+def test_an_image_generation_needs_a_prompt(account):
+    assert error(form(account, what="image", prompt=""), "prompt") == "Prompt is required"
+
+
+def test_a_camera_motion_is_added_to_the_prompt(account):
+    created = form(account, prompt="A fox in the snow", camera_motion="camera orbit left")
+    assert created.is_valid()
+    assert created.full_prompt() == "A fox in the snow, camera orbit left"
+
+
+def test_a_camera_motion_alone_is_a_prompt(account):
+    created = form(account, prompt="", camera_motion="camera push in")
+    assert created.is_valid()
+    assert created.full_prompt() == "camera push in"
+
+
+def test_a_camera_motion_not_in_lumas_list_is_refused(account):
+    assert "Select a valid choice" in error(form(account, prompt="fox", camera_motion="barrel roll"), "camera_motion")
+
+
+# --- loop rules ----------------------------------------------------------------------------------
+
+LOOP_CASES = [
+    ({"frame1": "url", "frame1_url": "https://example.com/e.jpg"}, "Loop is not supported for end frame"),
+    (
+        {"frame0": "url", "frame0_url": "https://example.com/s.jpg", "frame1": "url",
+         "frame1_url": "https://example.com/e.jpg"},
+        "Loop is not supported for keyframes",
+    ),
+    ({"frame1": "generation", "frame1_generation": "B"}, "Loop is not supported for extend reverse"),
+    (
+        {"frame0": "generation", "frame0_generation": "A", "frame1": "url", "frame1_url": "https://example.com/e.jpg"},
+        "Loop is not supported for interpolate video to image",
+    ),
+    (
+        {"frame0": "url", "frame0_url": "https://example.com/s.jpg", "frame1": "generation", "frame1_generation": "B"},
+        "Loop is not supported for interpolate image to video",
+    ),
+    (
+        {"frame0": "generation", "frame0_generation": "A", "frame1": "generation", "frame1_generation": "B"},
+        "Loop is not supported for interpolate between two videos",
+    ),
+]
+
+
+@pytest.mark.parametrize(("frames", "message"), LOOP_CASES, ids=[m.split(" for ")[1] for _, m in LOOP_CASES])
+def test_loop_with_an_end_frame_is_refused_with_lumas_message(account, alice, frames, message):
+    videos = {"A": finished_video(alice).pk, "B": finished_video(alice).pk}
+    frames = {key: videos.get(value, value) for key, value in frames.items()}
+    assert error(form(account, prompt="A fox in the snow", loop="on", **frames), "loop") == message
+
+
+def test_loop_is_allowed_for_text_to_video_a_start_image_and_extend(account, alice):
+    assert form(account, prompt="A fox", loop="on").is_valid()
+    assert form(account, loop="on", frame0="url", frame0_url="https://example.com/s.jpg").is_valid()
+    assert form(account, prompt="A fox", loop="on", frame0="generation", frame0_generation=finished_video(alice).pk).is_valid()
+
+
+# --- sources, concepts, urls ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"state": State.DREAMING},
+        {"state": State.FAILED},
+        {"kind": Kind.IMAGE},
+        {"luma_id": None},
+    ],
+    ids=["still dreaming", "failed", "an image", "unknown to Luma"],
+)
+def test_only_completed_videos_can_be_extended(account, alice, fields):
+    source = finished_video(alice, **fields)
+    message = error(form(account, prompt="A fox", frame0="generation", frame0_generation=source.pk), "frame0_generation")
+    assert message == "Choose a finished video: Luma extends and interpolates only completed generations."
+
+
+def test_a_deleted_video_cannot_be_continued(account, alice):
+    from django.utils import timezone
+
+    source = finished_video(alice, deleted_at=timezone.now())
+    assert "finished video" in error(
+        form(account, prompt="A fox", frame1="generation", frame1_generation=source.pk), "frame1_generation"
+    )
+
+
+def test_choosing_a_video_slot_without_a_video_asks_for_one(account):
+    assert error(form(account, prompt="A fox", frame0="generation"), "frame0_generation") == "Choose a finished video."
+
+
+def test_concepts_are_refused_for_ray_flash_2(account):
+    assert error(form(account, prompt="A fox", model="ray-flash-2", concepts=["dolly_zoom"]), "concepts") == (
+        "Concepts are not supported for this model (ray-flash-2); use Ray 2."
+    )
+
+
+def test_concepts_are_accepted_for_ray_2(account):
+    assert form(account, prompt="A fox", model="ray-2", concepts=["dolly_zoom", "handheld"]).is_valid()
+
+
+def test_a_concept_luma_does_not_list_is_refused(account):
+    assert "Select a valid choice" in error(form(account, prompt="A fox", concepts=["warp_drive"]), "concepts")
+
+
+def test_an_image_url_slot_needs_an_address(account):
+    assert error(form(account, frame0="url", frame0_url=""), "frame0_url") == "Enter the image's web address."
+
+
+def test_an_image_address_must_be_http_or_https(account):
+    assert "https://" in error(form(account, frame0="url", frame0_url="ftp://example.com/a.jpg"), "frame0_url")
+
+
+def test_an_upload_slot_needs_a_file(account):
+    assert error(form(account, frame0="upload"), "frame0_file") == "Choose an image file to upload."
+
+
+def test_unknown_models_resolutions_durations_and_ratios_are_refused(account):
+    bad = form(account, prompt="A fox", model="ray-9", resolution="8k", duration="60s", aspect_ratio="2:1")
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"model", "resolution", "duration", "aspect_ratio"}
+
+
+def test_lumas_defaults_are_preselected(account):
+    html = str(CreateForm(account=account))
+    for name, value in (("model", "ray-2"), ("resolution", "720p"), ("duration", "5s"), ("aspect_ratio", "16:9"),
+                        ("image_model", "photon-1")):
+        assert f'<option value="{value}" selected>' in html, name
+
+
+def test_every_form_carries_a_fresh_client_token(account):
+    first, second = CreateForm(account=account), CreateForm(account=account)
+    assert first.initial["client_token"] != second.initial["client_token"]
+    assert len(first.initial["client_token"]) == 32
+
+
+# --- kinds ---------------------------------------------------------------------------------------
+
+
+def test_the_kind_follows_the_keyframes(account, alice):
+    a, b = finished_video(alice).pk, finished_video(alice).pk
+    url = {"frame0": "url", "frame0_url": "https://example.com/s.jpg"}
+    cases = [
+        ({"prompt": "A fox"}, Kind.TEXT_TO_VIDEO),
+        (url, Kind.IMAGE_TO_VIDEO),
+        ({"frame1": "url", "frame1_url": "https://example.com/e.jpg"}, Kind.IMAGE_TO_VIDEO),
+        ({"prompt": "A fox", "frame0": "generation", "frame0_generation": a}, Kind.EXTEND),
+        ({"prompt": "A fox", "frame1": "generation", "frame1_generation": b}, Kind.REVERSE_EXTEND),
+        ({"prompt": "A fox", "frame0": "generation", "frame0_generation": a, "frame1": "generation",
+          "frame1_generation": b}, Kind.INTERPOLATE),
+        ({"what": "image", "prompt": "A fox", **url}, Kind.IMAGE),
+    ]
+    for data, kind in cases:
+        made = form(account, **data)
+        assert made.is_valid(), made.errors
+        assert made.kind == kind, data
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_png_jpeg_and_webp_uploads_are_accepted(fmt):
+    checked = check_upload(upload(fmt))
+    assert (checked.format, checked.width, checked.height) == (fmt, 128, 96)
+
+
+def test_a_text_file_is_not_an_image():
+    with pytest.raises(Exception, match="not an image we can read"):
+        check_upload(upload(name="notes.png", data=b"just some words, not pixels"))
+
+
+def test_a_gif_is_refused_by_format():
+    with pytest.raises(Exception, match="GIF images are not accepted"):
+        check_upload(upload("GIF"))
+
+
+def test_an_image_wider_than_4096_pixels_is_refused():
+    with pytest.raises(Exception, match="5000×64 pixels; the limit is 4096×4096"):
+        check_upload(upload("PNG", size=(5000, 64)))
+
+
+def test_an_image_smaller_than_64_pixels_is_refused():
+    with pytest.raises(Exception, match="32×32 pixels; it must be at least 64×64"):
+        check_upload(upload("PNG", size=(32, 32)))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(settings):
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    big = upload(name="big.png", data=b"\0" * (1024 * 1024 + 1))
+    with pytest.raises(Exception, match=r"1\.0 MB; images can be at most 1 MB"):
+        check_upload(big)
+
+
+def test_a_truncated_image_is_refused():
+    data = image_bytes("PNG", (200, 200))
+    with pytest.raises(Exception, match="damaged"):
+        check_upload(upload(name="cut.png", data=data[: len(data) // 2]))
+
+
+# --- prefill, upscale, audio ---------------------------------------------------------------------
+
+
+def test_try_again_fills_in_every_setting(alice):
+    source = finished_video(alice)
+    failed = Generation.objects.create(
+        owner=alice, prompt="Kite surfing", model="ray-flash-2", resolution="1080p", duration="9s", aspect_ratio="9:16",
+        loop=False, frame0_url="https://example.com/kite.jpg", frame1_generation=source, state=State.FAILED,
+    )
+    initial = initial_for(failed, "again")
+    assert initial | {"client_token": ""} == {
+        "client_token": "", "what": "video", "prompt": "Kite surfing", "aspect_ratio": "9:16", "model": "ray-flash-2",
+        "resolution": "1080p", "duration": "9s", "loop": False, "concepts": [], "frame0": "url",
+        "frame0_url": "https://example.com/kite.jpg", "frame1": "generation", "frame1_generation": source.pk,
+    }
+
+
+def test_continue_actions_prefill_the_right_frames(alice):
+    source = finished_video(alice)
+    assert initial_for(source, "extend")["frame0_generation"] == source.pk
+    assert initial_for(source, "reverse-extend")["frame1_generation"] == source.pk
+    interpolate = initial_for(source, "interpolate")
+    assert (interpolate["frame0_generation"], interpolate["frame1"]) == (source.pk, "generation")
+    loop = initial_for(source, "loop")
+    assert (loop["frame0_generation"], loop["loop"]) == (source.pk, True)
+
+
+def test_upscale_offers_only_resolutions_above_the_source(alice):
+    source = finished_video(alice, resolution="720p")
+    assert [value for value, _ in UpscaleForm(source=source).fields["resolution"].choices] == ["1080p", "4k"]
+    assert not UpscaleForm({"resolution": "540p"}, source=source).is_valid()
+
+
+def test_an_audio_prompt_over_5000_characters_is_refused(alice):
+    audio = AddAudioForm({"prompt": "x" * 5001}, source=finished_video(alice))
+    assert audio.errors["prompt"] == ["Prompt is too long, maximum length is 5000 characters"]

@@ -1,0 +1,628 @@
+"""The dashboard as a team member uses it: create every seed mode, live cards, the library, detail, delete."""
+
+import io
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+import responses
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from generations.models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, Kind, LumaAccount
+from generations.models import State
+from generations.views_library import PAGE_SIZE
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PUBLIC_BASE_URL = "https://team.example.com"
+    settings.LUMA_BASE_URL = "http://127.0.0.1:9011/dream-machine/v1"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def account():
+    account = LumaAccount.get()
+    account.concepts = ["dolly_zoom", "handheld"]
+    account.camera_motions = ["camera orbit left"]
+    account.credit_balance = 184250.0
+    account.credits_checked_at = timezone.now()
+    account.save()
+    return account
+
+
+@pytest.fixture
+def bob_client(client, bob):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(bob)
+    return other
+
+
+@pytest.fixture
+def staff_client(staff):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(staff)
+    return other
+
+
+def make(owner, prompt="A fox in the snow", **fields) -> Generation:
+    return Generation.objects.create(owner=owner, prompt=prompt, model=fields.pop("model", "ray-2"), **fields)
+
+
+def finished(owner, prompt="A fox in the snow", archived=True, **fields) -> Generation:
+    now = timezone.now()
+    row = make(owner, prompt, state=State.COMPLETED, luma_id=str(uuid.uuid4()), submitted_at=now - timedelta(seconds=90),
+               completed_at=now, resolution=fields.pop("resolution", "720p"), duration=fields.pop("duration", "5s"),
+               **fields)
+    if archived:
+        row.archive_state = ArchiveState.DONE
+        row.archive_file.save(f"v{row.pk}.mp4", ContentFile(b"\0\0\0\x18ftypmp42" + b"\0" * 64), save=False)
+        row.poster.save(f"p{row.pk}.jpg", ContentFile(png((32, 18), "JPEG")), save=False)
+        row.save()
+    return row
+
+
+def png(size=(128, 96), fmt="PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def text(response) -> str:
+    """What a person reads: the HTML without tags, whitespace collapsed."""
+    html = response.content.decode()
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def card_ids(response) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<article id="card-(\d+)"', response.content.decode())]
+
+
+def video_form(**fields) -> dict:
+    return {"what": "video", "model": "ray-2", "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9",
+            "client_token": uuid.uuid4().hex, **fields}
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+PAGES = ["/", "/library/", "/poll/", "/create/", "/me/", "/generations/{pk}/", "/generations/{pk}/delete/",
+         "/generations/{pk}/favourite/", "/generations/{pk}/upscale/", "/generations/{pk}/audio/",
+         "/generations/{pk}/continue/extend/", "/generations/{pk}/video/", "/generations/{pk}/poster.jpg",
+         "/generations/{pk}/download/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_sends_an_anonymous_visitor_to_log_in(client, alice, path):
+    row = finished(alice)
+    response = client.get(path.format(pk=row.pk))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_login_page_keyframes_and_the_webhook_need_no_login(client, alice):
+    image = KeyframeImage.objects.create(file=ContentFile(png(), name="k.png"), content_type="image/png", width=128,
+                                         height=96, uploaded_by=alice)
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get(f"/k/{image.token}/").status_code == 200
+    webhook = client.post("/webhooks/luma/not-a-token/", data="{}", content_type="application/json")
+    assert webhook.status_code != 302
+
+
+def test_the_login_page_has_the_apps_look(client):
+    response = client.get("/accounts/login/")
+    assert "Log in to lumaweb" in text(response)
+    assert "generations/app" in response.content.decode()
+
+
+# --- dashboard and create ------------------------------------------------------------------------
+
+
+def test_the_dashboard_shows_the_create_form_with_lumas_defaults_and_the_library(alice_client, alice, account):
+    finished(alice, "A red fox trotting through snow")
+    response = alice_client.get("/")
+    page = text(response)
+    assert "Make something" in page and "Library" in page
+    assert "A red fox trotting through snow" in page
+    html = response.content.decode()
+    assert '<option value="ray-2" selected>' in html and '<option value="720p" selected>' in html
+    assert '<option value="5s" selected>' in html and '<option value="16:9" selected>' in html
+    assert 'value="camera orbit left"' in html and 'value="dolly_zoom"' in html
+
+
+def test_the_credit_badge_shows_dollars(alice_client, account):
+    assert "$1,842.50 credit" in text(alice_client.get("/"))
+
+
+def test_text_to_video_makes_a_pending_row_and_redirects_to_its_card(alice_client, alice):
+    response = alice_client.post("/create/", video_form(prompt="A tiger walking in snow", resolution="1080p"))
+    row = Generation.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/#card-{row.pk}"
+    assert (row.kind, row.state, row.owner, row.prompt, row.resolution) == (
+        Kind.TEXT_TO_VIDEO, State.PENDING, alice, "A tiger walking in snow", "1080p")
+    assert row.callback_url.startswith("https://team.example.com/webhooks/luma/")
+
+
+def test_the_same_form_posted_twice_makes_one_row(alice_client):
+    data = video_form(prompt="A tiger walking in snow")
+    alice_client.post("/create/", data)
+    second = alice_client.post("/create/", data, headers=HTMX)
+    assert Generation.objects.count() == 1
+    assert second.status_code == 200 and 'hx-swap-oob="afterbegin:#cards"' not in second.content.decode()
+
+
+def test_with_htmx_the_new_card_arrives_at_the_top_with_a_fresh_form(alice_client):
+    data = video_form(prompt="A tiger walking in snow", model="ray-flash-2", resolution="540p")
+    response = alice_client.post("/create/", data, headers=HTMX)
+    row = Generation.objects.get()
+    html = response.content.decode()
+    assert 'hx-swap-oob="afterbegin:#cards"' in html and f'id="card-{row.pk}"' in html
+    assert f"Requested #{row.pk}" in text(response)
+    assert data["client_token"] not in html
+    assert '<option value="ray-flash-2" selected>' in html and '<option value="540p" selected>' in html
+    assert '"generation-created"' in response["HX-Trigger"]
+
+
+def test_an_invalid_form_shows_the_message_next_to_the_field_and_makes_nothing(alice_client):
+    response = alice_client.post("/create/", video_form(prompt="hi"), headers=HTMX)
+    assert response.status_code == 200
+    assert "Prompt is too short, minimum length is 3 characters" in text(response)
+    assert Generation.objects.count() == 0
+    without_js = alice_client.post("/create/", video_form(prompt="", loop="on", frame1="url",
+                                                         frame1_url="https://example.com/e.jpg"))
+    assert "Loop is not supported for end frame" in text(without_js)
+    assert "Library" in text(without_js)
+    assert Generation.objects.count() == 0
+
+
+def test_image_to_video_by_url_with_start_and_end_frames(alice_client):
+    alice_client.post("/create/", video_form(frame0="url", frame0_url="https://example.com/start.jpg",
+                                            frame1="url", frame1_url="https://example.com/end.jpg"))
+    row = Generation.objects.get()
+    assert (row.kind, row.frame0_url, row.frame1_url, row.prompt) == (
+        Kind.IMAGE_TO_VIDEO, "https://example.com/start.jpg", "https://example.com/end.jpg", "")
+
+
+def test_image_to_video_with_a_start_frame_and_loop(alice_client):
+    alice_client.post("/create/", video_form(prompt="Tiger prowling", loop="on", frame0="url",
+                                            frame0_url="https://example.com/start.jpg"))
+    row = Generation.objects.get()
+    assert (row.kind, row.loop, row.frame0_url, row.frame1_url) == (Kind.IMAGE_TO_VIDEO, True,
+                                                                     "https://example.com/start.jpg", "")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_an_uploaded_start_frame_is_stored_and_served_publicly_for_luma(alice_client, client, fmt):
+    data = png((640, 360), fmt)
+    upload = SimpleUploadedFile(f"start.{fmt.lower()}", data)
+    alice_client.post("/create/", {**video_form(prompt="Tiger prowling"), "frame0": "upload", "frame0_file": upload})
+    row, image = Generation.objects.get(), KeyframeImage.objects.get()
+    assert row.frame0_url == f"https://team.example.com/k/{image.token}/"
+    assert (image.width, image.height, image.content_type) == (640, 360, f"image/{fmt.lower()}")
+    client.logout()
+    served = client.get(f"/k/{image.token}/")
+    assert served.status_code == 200 and served["Content-Type"] == f"image/{fmt.lower()}"
+    assert b"".join(served.streaming_content) == data
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.png", b"these are words, not pixels", "This is not an image we can read"),
+        ("huge.png", png((4097, 80)), "the limit is 4096×4096"),
+        ("big.png", b"\0" * (10 * 1024 * 1024 + 1), "images can be at most 10 MB"),
+    ],
+    ids=["a text file", "a huge image", "an oversized file"],
+)
+def test_a_bad_upload_is_refused_with_a_message_and_no_rows(alice_client, settings, name, content, message):
+    settings.UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+    data = {**video_form(prompt="Tiger prowling"), "frame1": "upload", "frame1_file": SimpleUploadedFile(name, content)}
+    response = alice_client.post("/create/", data, headers=HTMX)
+    assert message in text(response)
+    assert Generation.objects.count() == 0 and KeyframeImage.objects.count() == 0
+
+
+def test_extend_reverse_extend_and_interpolate_point_at_the_source_generations(alice_client, alice, bob):
+    first, second = finished(alice), finished(bob)
+    alice_client.post("/create/", video_form(prompt="Keep going", frame0="generation", frame0_generation=first.pk))
+    alice_client.post("/create/", video_form(prompt="Lead in", frame1="generation", frame1_generation=second.pk))
+    alice_client.post("/create/", video_form(prompt="Morph", frame0="generation", frame0_generation=first.pk,
+                                            frame1="generation", frame1_generation=second.pk))
+    rows = Generation.objects.filter(state=State.PENDING).order_by("pk")
+    assert [(r.kind, r.frame0_generation_id, r.frame1_generation_id) for r in rows] == [
+        (Kind.EXTEND, first.pk, None), (Kind.REVERSE_EXTEND, None, second.pk),
+        (Kind.INTERPOLATE, first.pk, second.pk)]
+
+
+def test_extending_an_unfinished_generation_is_refused(alice_client, alice):
+    dreaming = make(alice, state=State.DREAMING, luma_id=str(uuid.uuid4()))
+    response = alice_client.post("/create/", video_form(prompt="Go on", frame0="generation",
+                                                       frame0_generation=dreaming.pk), headers=HTMX)
+    assert "Luma extends and interpolates only completed generations" in text(response)
+    assert Generation.objects.count() == 1
+
+
+def test_an_image_generation_uses_photon(alice_client):
+    alice_client.post("/create/", {"what": "image", "prompt": "A lighthouse at night", "image_model": "photon-flash-1",
+                                   "aspect_ratio": "1:1"})
+    row = Generation.objects.get()
+    assert (row.kind, row.model, row.aspect_ratio, row.resolution) == (Kind.IMAGE, "photon-flash-1", "1:1", "")
+
+
+def test_camera_motion_and_concepts_are_saved(alice_client, account):
+    alice_client.post("/create/", video_form(prompt="A fox", camera_motion="camera orbit left", concepts=["dolly_zoom"]))
+    row = Generation.objects.get()
+    assert (row.prompt, row.concepts) == ("A fox, camera orbit left", ["dolly_zoom"])
+
+
+def test_the_form_warns_when_luma_cannot_reach_us(alice_client, settings):
+    settings.LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    assert "Luma cannot reach http://127.0.0.1:8000" in text(alice_client.get("/"))
+    settings.PUBLIC_BASE_URL = "https://team.example.com"
+    assert "Luma cannot reach" not in text(alice_client.get("/"))
+
+
+def test_no_warning_against_the_simulator(alice_client, settings):
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    assert "Luma cannot reach" not in text(alice_client.get("/"))
+
+
+# --- continue from a card ------------------------------------------------------------------------
+
+
+def test_extend_from_a_card_fills_in_the_form(alice_client, alice):
+    source = finished(alice, "A fox in the snow")
+    response = alice_client.get(f"/generations/{source.pk}/continue/extend/", headers=HTMX)
+    html = response.content.decode()
+    assert 'id="create-panel"' in html and "<html" not in html
+    assert f"Extend from #{source.pk}." in text(response)
+    assert 'name="frame0" value="generation" class="" id="id_frame0_3" checked' in html.replace('  ', ' ') or re.search(
+        r'name="frame0" value="generation"[^>]*checked', html)
+    assert re.search(rf'<option value="{source.pk}" selected>', html)
+    assert "create-prefilled" in response["HX-Trigger"]
+
+
+def test_continue_links_work_without_javascript(alice_client, alice):
+    source = finished(alice)
+    response = alice_client.get(f"/generations/{source.pk}/continue/interpolate/")
+    assert "Interpolate from #" in text(response) and "Library" in text(response)
+
+
+def test_try_again_brings_back_a_failed_generations_settings(alice_client, alice):
+    failed = make(alice, "Kite surfing at dusk", state=State.FAILED, reason="Job failed", resolution="1080p",
+                  duration="9s", aspect_ratio="9:16")
+    html = alice_client.get(f"/generations/{failed.pk}/continue/again/").content.decode()
+    assert "Kite surfing at dusk</textarea>" in html
+    assert '<option value="1080p" selected>' in html and '<option value="9s" selected>' in html
+    assert '<option value="9:16" selected>' in html
+
+
+def test_continuing_an_unfinished_generation_says_so(alice_client, alice):
+    dreaming = make(alice, state=State.DREAMING)
+    assert "not a finished video" in text(alice_client.get(f"/generations/{dreaming.pk}/continue/extend/"))
+
+
+def test_upscale_and_add_audio_make_rows_from_the_source(alice_client, alice):
+    source = finished(alice, resolution="720p")
+    page = alice_client.get(f"/generations/{source.pk}/upscale/")
+    token = re.search(r'name="client_token" value="(\w+)"', page.content.decode())[1]
+    alice_client.post(f"/generations/{source.pk}/upscale/", {"resolution": "4k", "client_token": token})
+    alice_client.post(f"/generations/{source.pk}/upscale/", {"resolution": "4k", "client_token": token})
+    alice_client.post(f"/generations/{source.pk}/audio/", {"prompt": "Wind and birds", "negative_prompt": "music"})
+    upscale, audio = Generation.objects.exclude(pk=source.pk).order_by("pk")
+    assert (upscale.kind, upscale.source, upscale.resolution) == (Kind.UPSCALE, source, "4k")
+    assert (audio.kind, audio.source, audio.prompt, audio.negative_prompt) == (
+        Kind.ADD_AUDIO, source, "Wind and birds", "music")
+
+
+def test_only_a_finished_video_can_be_upscaled(alice_client, alice):
+    queued = make(alice, state=State.QUEUED, luma_id=str(uuid.uuid4()))
+    assert "can only upscale a finished video" in text(alice_client.get(f"/generations/{queued.pk}/upscale/"))
+    response = alice_client.post(f"/generations/{queued.pk}/upscale/", {"resolution": "4k"})
+    assert response.status_code == 400 and Generation.objects.count() == 1
+
+
+# --- cards ---------------------------------------------------------------------------------------
+
+
+def test_cards_say_each_state_in_words(alice_client, alice, bob):
+    now = timezone.now()
+    make(alice, "waiting one", created_at=now - timedelta(seconds=30))
+    make(bob, "waiting two", created_at=now - timedelta(seconds=20))
+    make(alice, "sent", state=State.UNCONFIRMED, submitted_at=now)
+    make(alice, "queued", state=State.QUEUED, submitted_at=now, queued_at=now)
+    make(alice, "dreaming", state=State.DREAMING, submitted_at=now - timedelta(seconds=10), dreaming_at=now)
+    make(alice, "archiving", state=State.COMPLETED, archive_state=ArchiveState.DOWNLOADING, archive_size=1000,
+         archive_received=450, completed_at=now)
+    make(alice, "failed", state=State.FAILED, reason="Contains blacklisted words", failed_at=now)
+    make(alice, "rejected", state=State.REJECTED, reason="Failed to read user input frames", failed_at=now)
+    page = text(alice_client.get("/"))
+    assert "Waiting for a slot 30 s 1st in line" in page
+    assert "Waiting for a slot 20 s 2nd in line" in page
+    assert "Submitted 0 s checking that Luma has it" in page
+    assert "Queued 0 s" in page
+    assert re.search(r"Dreaming 0 s about 1m \d\ds left", page)
+    assert "Archiving" in page and 'value="45"' in alice_client.get("/").content.decode()
+    assert "Contains blacklisted words Luma refused the prompt. Reword it and try again. Edit the prompt" in page
+    assert "Failed to read user input frames Luma could not use the image" in page and "Fix the image" in page
+
+
+def test_a_finished_card_plays_the_archived_video_with_its_poster(alice_client, alice):
+    row = finished(alice)
+    html = alice_client.get("/").content.decode()
+    assert f'data-video="/generations/{row.pk}/video/"' in html
+    assert f'data-poster="/generations/{row.pk}/poster.jpg"' in html
+    assert "Done" in text(alice_client.get("/"))
+    assert alice_client.get(f"/generations/{row.pk}/video/").status_code == 200
+
+
+# --- the poll ------------------------------------------------------------------------------------
+
+
+def live_values(response) -> list[str]:
+    return re.findall(r'class="live" name="live" value="([^"]+)"', response.content.decode())
+
+
+def test_only_live_cards_ask_to_be_polled(alice_client, alice):
+    dreaming = make(alice, state=State.DREAMING)
+    finished(alice)
+    values = live_values(alice_client.get("/"))
+    assert [value.split(":")[0] for value in values] == [str(dreaming.pk)]
+    assert 'id="poller"' in alice_client.get("/").content.decode()
+
+
+def test_a_page_with_nothing_live_has_nothing_to_poll(alice_client, alice):
+    finished(alice)
+    make(alice, state=State.FAILED, reason="Job failed")
+    assert live_values(alice_client.get("/")) == []
+
+
+@responses.activate  # any call to Luma would fail the test: the poll reads only our database
+def test_the_poll_answers_only_cards_that_changed(alice_client, alice):
+    queued = make(alice, "queued one", state=State.QUEUED)
+    steady = make(alice, "steady one", state=State.DREAMING)
+    values = live_values(alice_client.get("/"))
+    assert alice_client.get("/poll/", {"live": values}, headers=HTMX).status_code == 204
+    Generation.objects.filter(pk=queued.pk).update(state=State.DREAMING, dreaming_at=timezone.now())
+    response = alice_client.get("/poll/", {"live": values}, headers=HTMX)
+    assert card_ids(response) == [queued.pk]
+    assert 'hx-swap-oob="true"' in response.content.decode()
+    assert "Dreaming" in text(response) and str(steady.pk) not in str(card_ids(response))
+
+
+def test_a_card_that_finished_stops_asking_to_be_polled(alice_client, alice):
+    row = make(alice, state=State.DREAMING)
+    values = live_values(alice_client.get("/"))
+    Generation.objects.filter(pk=row.pk).update(state=State.FAILED, reason="Job failed")
+    response = alice_client.get("/poll/", {"live": values})
+    assert card_ids(response) == [row.pk] and live_values(response) == []
+    assert "Job failed" in text(response)
+
+
+def test_archiving_progress_shows_up_in_the_poll(alice_client, alice):
+    row = make(alice, state=State.COMPLETED, archive_state=ArchiveState.DOWNLOADING, archive_size=1000,
+               archive_received=100)
+    values = live_values(alice_client.get("/"))
+    Generation.objects.filter(pk=row.pk).update(archive_received=800)
+    assert 'value="80"' in alice_client.get("/poll/", {"live": values}).content.decode()
+
+
+def test_a_deleted_card_is_removed_by_the_poll(alice_client, alice):
+    row = make(alice, state=State.QUEUED)
+    values = live_values(alice_client.get("/"))
+    row.mark_deleted(alice)
+    response = alice_client.get("/poll/", {"live": values})
+    assert f'<article id="card-{row.pk}" hx-swap-oob="delete">' in response.content.decode()
+
+
+def test_a_new_place_in_the_queue_updates_the_card(alice_client, alice, bob):
+    first = make(bob, "first", created_at=timezone.now() - timedelta(seconds=9))
+    second = make(alice, "second")
+    values = live_values(alice_client.get("/"))
+    Generation.objects.filter(pk=first.pk).update(state=State.SUBMITTING)
+    response = alice_client.get("/poll/", {"live": values})
+    assert sorted(card_ids(response)) == sorted([first.pk, second.pk])
+    assert "1st in line" in text(response)
+
+
+def test_the_poll_ignores_nonsense(alice_client):
+    assert alice_client.get("/poll/", {"live": ["x:1", ":", "12"]}).status_code in (200, 204)
+
+
+# --- library -------------------------------------------------------------------------------------
+
+
+def test_everyone_sees_every_visible_generation_newest_first(bob_client, alice, bob):
+    old = finished(alice, "old one", created_at=timezone.now() - timedelta(hours=1))
+    new = make(bob, "new one")
+    gone = finished(alice, "gone one")
+    gone.mark_deleted(alice)
+    assert card_ids(bob_client.get("/")) == [new.pk, old.pk]
+
+
+def test_filters_narrow_the_library(alice_client, alice, bob):
+    fox = finished(alice, "A fox in the snow")
+    bee = finished(bob, "A bee on lavender", model="ray-flash-2")
+    failed = make(bob, "A failed cathedral", state=State.FAILED, reason="Job failed")
+    flying = make(alice, "A hummingbird", state=State.DREAMING)
+    picture = make(bob, "A lighthouse", kind=Kind.IMAGE, model="photon-1", state=State.COMPLETED)
+
+    def ids(**query):
+        return card_ids(alice_client.get("/library/", query, headers=HTMX))
+
+    assert ids(state="completed") == [picture.pk, bee.pk, fox.pk]
+    assert ids(state="failed") == [failed.pk]
+    assert ids(state="live") == [flying.pk]
+    assert ids(kind="image") == [picture.pk]
+    assert ids(model="ray-flash-2") == [bee.pk]
+    assert ids(owner="mine") == [flying.pk, fox.pk]
+    assert ids(q="LAVENDER") == [bee.pk]
+    assert ids(q="bee", owner="mine") == []
+    assert "Nothing matches these filters." in text(alice_client.get("/library/", {"q": "zebra"}, headers=HTMX))
+
+
+def test_the_filtered_list_replaces_the_address_and_works_without_javascript(alice_client, alice):
+    finished(alice, "A fox")
+    response = alice_client.get("/library/", {"q": "fox", "state": "completed"}, headers=HTMX)
+    assert response["HX-Replace-Url"] == "/?q=fox&state=completed"
+    assert 'id="library-results"' in response.content.decode() and "<html" not in response.content.decode()
+    plain = alice_client.get("/library/", {"q": "fox"})
+    assert plain.status_code == 302 and plain["Location"] == "/?q=fox"
+    assert "A fox" in text(alice_client.get("/", {"q": "fox"}))
+
+
+def test_the_library_loads_older_pages_as_you_scroll(alice_client, alice):
+    start = timezone.now()
+    rows = [make(alice, f"clip {i}", state=State.FAILED, reason="Job failed", created_at=start - timedelta(minutes=i))
+            for i in range(PAGE_SIZE + 3)]
+    first = alice_client.get("/")
+    assert card_ids(first) == [row.pk for row in rows[:PAGE_SIZE]]
+    more = re.search(r'hx-get="(/library/\?[^"]+)" hx-trigger="revealed"', first.content.decode())[1]
+    second = alice_client.get(more.replace("&amp;", "&"), headers=HTMX)
+    assert card_ids(second) == [row.pk for row in rows[PAGE_SIZE:]]
+    assert "Older generations" not in text(second)
+    without_js = alice_client.get("/", {"before": rows[PAGE_SIZE - 1].pk})
+    assert card_ids(without_js) == [row.pk for row in rows[PAGE_SIZE:]] and "Newest first" in text(without_js)
+
+
+def test_favourites_are_per_user_and_filterable(alice_client, bob_client, alice):
+    fox, bee = finished(alice, "fox"), finished(alice, "bee")
+    response = alice_client.post(f"/generations/{fox.pk}/favourite/", headers=HTMX)
+    assert 'aria-pressed="true"' in response.content.decode() and "<article" not in response.content.decode()
+    assert Favourite.objects.filter(user__username="alice", generation=fox).exists()
+    assert card_ids(alice_client.get("/library/", {"favourites": "on"}, headers=HTMX)) == [fox.pk]
+    assert card_ids(bob_client.get("/library/", {"favourites": "on"}, headers=HTMX)) == []
+    again = alice_client.post(f"/generations/{fox.pk}/favourite/", headers=HTMX)
+    assert 'aria-pressed="false"' in again.content.decode() and not Favourite.objects.exists()
+    plain = alice_client.post(f"/generations/{bee.pk}/favourite/", HTTP_REFERER="http://testserver/?q=bee")
+    assert plain.status_code == 302 and plain["Location"] == "http://testserver/?q=bee"
+
+
+# --- delete --------------------------------------------------------------------------------------
+
+
+def test_the_owner_deletes_after_a_confirmation(alice_client, alice):
+    row = finished(alice, "A fox in the snow")
+    confirm = alice_client.get(f"/generations/{row.pk}/delete/")
+    assert "Delete #" in text(confirm) and "deleted on Luma too" in text(confirm)
+    Generation.objects.get(pk=row.pk, deleted_at__isnull=True)
+    response = alice_client.post(f"/generations/{row.pk}/delete/", follow=True)
+    assert f"Deleted #{row.pk}" in text(response)
+    assert Generation.objects.get(pk=row.pk).deleted_at is not None
+    assert card_ids(response) == []
+    assert alice_client.get(f"/generations/{row.pk}/").status_code == 404
+
+
+def test_someone_else_cannot_delete_and_sees_no_delete_button(bob_client, alice):
+    row = finished(alice)
+    assert bob_client.get(f"/generations/{row.pk}/delete/").status_code == 403
+    assert bob_client.post(f"/generations/{row.pk}/delete/").status_code == 403
+    assert Generation.objects.get(pk=row.pk).deleted_at is None
+    assert f"/generations/{row.pk}/delete/" not in bob_client.get("/").content.decode()
+    assert f"/generations/{row.pk}/delete/" not in bob_client.get(f"/generations/{row.pk}/").content.decode()
+
+
+def test_staff_may_delete_anyones_generation(staff_client, alice):
+    row = finished(alice)
+    assert f"/generations/{row.pk}/delete/" in staff_client.get("/").content.decode()
+    staff_client.post(f"/generations/{row.pk}/delete/")
+    assert Generation.objects.get(pk=row.pk).deleted_at is not None
+
+
+# --- detail --------------------------------------------------------------------------------------
+
+
+def test_the_detail_page_shows_the_video_every_parameter_and_the_events(alice_client, alice):
+    row = finished(alice, "A fox in the snow", aspect_ratio="21:9", concepts=["dolly_zoom"], loop=True)
+    GenerationEvent.objects.create(generation=row, source="webhook", state="dreaming", summary="webhook: Luma says dreaming")
+    response = alice_client.get(f"/generations/{row.pk}/")
+    page, html = text(response), response.content.decode()
+    assert f'<video class="player" controls preload="metadata" playsinline src="/generations/{row.pk}/video/"' in html
+    for fact in ("Model ray-2", "Resolution 720p", "Duration 5s", "Loop yes", "Concepts dolly_zoom",
+                 "Aspect ratio 21:9", "Made by alice", f"Luma id {row.luma_id}", "Cost (estimate) $1.75",
+                 "webhook: Luma says dreaming"):
+        assert fact in page, fact
+
+
+def test_the_detail_page_shows_the_lineage_both_ways(alice_client, alice, bob):
+    origin = finished(alice, "origin")
+    other = finished(bob, "other")
+    extended = finished(alice, "extended", kind=Kind.EXTEND, frame0_generation=origin)
+    morph = make(bob, "morph", kind=Kind.INTERPOLATE, frame0_generation=extended, frame1_generation=other)
+    upscaled = make(alice, "bigger", kind=Kind.UPSCALE, source=extended, resolution="4k")
+    html = alice_client.get(f"/generations/{extended.pk}/").content.decode()
+    made_from, made_into = html.split("Made from it")
+    assert f'href="/generations/{origin.pk}/"' in made_from.split("Made from")[-1]
+    assert f'href="/generations/{morph.pk}/"' in made_into and f'href="/generations/{upscaled.pk}/"' in made_into
+    deeper = alice_client.get(f"/generations/{morph.pk}/").content.decode().split("Made from it")[0]
+    for pk in (extended.pk, other.pk, origin.pk):
+        assert f'href="/generations/{pk}/"' in deeper
+
+
+def test_raw_luma_json_is_for_staff_only(alice_client, staff_client, alice):
+    row = finished(alice, raw={"id": "abc", "state": "completed", "marker": "raw-json-marker"})
+    assert "raw-json-marker" not in alice_client.get(f"/generations/{row.pk}/").content.decode()
+    assert "raw-json-marker" in staff_client.get(f"/generations/{row.pk}/").content.decode()
+
+
+def test_the_api_key_never_appears_on_any_page(staff_client, staff, settings, account):
+    settings.LUMAAI_API_KEY = "luma-secret-key-do-not-show"
+    row = finished(staff, raw={"id": "abc", "request": {"callback_url": "https://team.example.com/webhooks/luma/x/"}})
+    failed = make(staff, state=State.FAILED, reason="Job failed")
+    pages = ["/", "/me/", f"/generations/{row.pk}/", f"/generations/{row.pk}/delete/", f"/generations/{row.pk}/upscale/",
+             f"/generations/{row.pk}/audio/", f"/generations/{failed.pk}/continue/again/", "/accounts/login/"]
+    for path in pages:
+        assert b"luma-secret-key-do-not-show" not in staff_client.get(path).content, path
+    assert b"luma-secret-key-do-not-show" not in staff_client.post("/create/", video_form(prompt="x")).content
+
+
+# --- me ------------------------------------------------------------------------------------------
+
+
+def test_my_page_shows_my_estimated_spend_this_month(alice_client, alice, bob, account):
+    finished(alice, resolution="720p", duration="5s")
+    finished(alice, resolution="720p", duration="5s")
+    finished(alice, model="ray-flash-2", resolution="1080p", duration="9s")
+    make(alice, state=State.FAILED, reason="Job failed", resolution="4k")
+    finished(bob, resolution="4k", duration="9s")
+    finished(alice, resolution="4k", created_at=timezone.now() - timedelta(days=40))
+    page = text(alice_client.get("/me/"))
+    # ray-2 720p 5 s = $1.75 each; ray-flash-2 1080p 9 s = 2.07 Mpx x 216 frames x $0.00544 = $2.44.
+    assert "$5.94" in page
+    assert "Text to video ray-2 720p 5s 2 $1.75 $3.50" in page
+    assert "3 done · 0 in progress · 1 failed" in page
+    assert "$1,842.50" in page
+
+
+# --- cost of a page ------------------------------------------------------------------------------
+
+
+def test_the_library_costs_a_fixed_number_of_queries(alice_client, alice, bob, django_assert_max_num_queries):
+    now = timezone.now()
+    states = [State.COMPLETED, State.DREAMING, State.PENDING, State.QUEUED, State.FAILED]
+    for i in range(60):
+        owner = alice if i % 2 else bob
+        row = make(owner, f"clip {i}", state=states[i % 5], kind=[Kind.TEXT_TO_VIDEO, Kind.EXTEND][i % 2],
+                   created_at=now - timedelta(seconds=i), submitted_at=now - timedelta(seconds=60))
+        if i % 3 == 0:
+            Favourite.objects.create(user=alice, generation=row)
+    with django_assert_max_num_queries(8):
+        response = alice_client.get("/library/", headers=HTMX)
+    assert len(card_ids(response)) == PAGE_SIZE
+    with django_assert_max_num_queries(8):
+        alice_client.get("/library/", {"state": "live", "favourites": "on", "q": "clip"}, headers=HTMX)
+    with django_assert_max_num_queries(8):
+        alice_client.get("/poll/", {"live": [f"{row.pk}:0" for row in Generation.objects.all()[:30]]})
