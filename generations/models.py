@@ -359,54 +359,73 @@ class Generation(models.Model):
             self.record(source, f"{summary}; {'already known' if remote.state == self.state else f'stale, we already know it is {known}'}")
             return False
         with transaction.atomic():
-            row = Generation.objects.select_for_update().get(pk=self.pk)
-            now = timezone.now()
-            if row.luma_id and remote.id and remote.id != row.luma_id:
-                row.record(source, f"{source}: ignored news about another generation ({remote.id})")
+            # Optimistic first: merge into this copy and write it only if nobody applied news in between
+            # (state and last_news_at unchanged). Under a race, merge again into a locked fresh copy.
+            seen = {"state": self.state, "last_news_at": self.last_news_at}
+            row, outcome = self, self._merge(remote, source, summary)
+            if outcome is not None:
+                moved, summary = outcome
+                fields = [f for f in REMOTE_FIELDS if f != "archive_state" or (moved and row.state == State.COMPLETED)]
+                if not Generation.objects.filter(pk=self.pk, **seen).update(**{f: getattr(row, f) for f in fields}):
+                    row = Generation.objects.select_for_update().get(pk=self.pk)
+                    outcome = row._merge(remote, source, f"{source}: Luma says {remote.state or 'nothing'}")
+                    if outcome is not None:
+                        moved, summary = outcome
+                        row.save(update_fields=REMOTE_FIELDS)
+            if outcome is None:
                 return False
-            if remote.state not in STATE_RANK:
-                row.record(source, f"{summary}; not a state we know, ignored", remote.raw)
-                return False
-            moved = STATE_RANK[State(remote.state)] > STATE_RANK[State(row.state)] and not row.is_terminal
-            if not row.luma_id and remote.id:
-                row.luma_id = remote.id
-            row.last_news_at = now
-            if remote.created_at:
-                row.luma_created_at = remote.created_at
-            if remote.model:
-                row.luma_model = remote.model
-            same_state = remote.state == row.state
-            if moved or same_state:
-                # A repeat of the current state may carry fresh asset URLs (expired links are re-issued).
-                row.video_url = remote.video_url or row.video_url
-                row.image_url = remote.image_url or row.image_url
-                row.progress_video_url = remote.progress_video_url or ""
-                row.raw = remote.raw
-            if moved:
-                row.state = remote.state
-                row.submitted_at = row.submitted_at or now
-                setattr(row, f"{'failed' if remote.state == State.FAILED else remote.state}_at", now)
-                if remote.state == State.FAILED:
-                    row.reason = remote.failure_reason or "Luma did not say why."
-                if remote.state == State.COMPLETED:
-                    row.archive_state = ArchiveState.WAITING
-                row.schedule_next_poll(now, news=True)
-                summary += f"; now {row.get_state_display().lower()}"
-            elif same_state:
-                summary += "; repeat, nothing new" if not row.is_terminal else "; already known"
-                if not row.is_terminal:
-                    row.schedule_next_poll(now, news=False)
-            else:
-                summary += f"; stale, we already know it is {row.get_state_display().lower()}"
-            row.save(update_fields=REMOTE_FIELDS)
             row.record(source, summary, remote.raw if moved else None)
             if moved and row.state == State.COMPLETED:
                 tasks.enqueue("archive", row.pk)
             if moved and row.is_terminal and Generation.objects.pending().exists():
                 tasks.enqueue("admit")
-        for name in REMOTE_FIELDS:
-            setattr(self, name, getattr(row, name))
+        if row is not self:
+            for name in REMOTE_FIELDS:
+                setattr(self, name, getattr(row, name))
         return moved
+
+    def _merge(self, remote: RemoteGeneration, source: str, summary: str) -> tuple[bool, str] | None:
+        """Fold Luma's news into this instance (unsaved): (whether the state moved, the event summary),
+        or None when the news is ignored (an event says why)."""
+        now = timezone.now()
+        if self.luma_id and remote.id and remote.id != self.luma_id:
+            self.record(source, f"{source}: ignored news about another generation ({remote.id})")
+            return None
+        if remote.state not in STATE_RANK:
+            self.record(source, f"{summary}; not a state we know, ignored", remote.raw)
+            return None
+        moved = STATE_RANK[State(remote.state)] > STATE_RANK[State(self.state)] and not self.is_terminal
+        if not self.luma_id and remote.id:
+            self.luma_id = remote.id
+        self.last_news_at = now
+        if remote.created_at:
+            self.luma_created_at = remote.created_at
+        if remote.model:
+            self.luma_model = remote.model
+        same_state = remote.state == self.state
+        if moved or same_state:
+            # A repeat of the current state may carry fresh asset URLs (expired links are re-issued).
+            self.video_url = remote.video_url or self.video_url
+            self.image_url = remote.image_url or self.image_url
+            self.progress_video_url = remote.progress_video_url or ""
+            self.raw = remote.raw
+        if moved:
+            self.state = remote.state
+            self.submitted_at = self.submitted_at or now
+            setattr(self, f"{'failed' if remote.state == State.FAILED else remote.state}_at", now)
+            if remote.state == State.FAILED:
+                self.reason = remote.failure_reason or "Luma did not say why."
+            if remote.state == State.COMPLETED:
+                self.archive_state = ArchiveState.WAITING
+            self.schedule_next_poll(now, news=True)
+            summary += f"; now {self.get_state_display().lower()}"
+        elif same_state:
+            summary += "; repeat, nothing new" if not self.is_terminal else "; already known"
+            if not self.is_terminal:
+                self.schedule_next_poll(now, news=False)
+        else:
+            summary += f"; stale, we already know it is {self.get_state_display().lower()}"
+        return moved, summary
 
     def _is_old_news(self, remote: RemoteGeneration) -> bool:
         if remote.state not in STATE_RANK or (self.luma_id and remote.id != self.luma_id) or not self.luma_id:

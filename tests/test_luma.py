@@ -17,6 +17,8 @@ from responses import matchers
 
 from generations import luma
 
+pytestmark = pytest.mark.no_db
+
 BASE = "https://api.lumalabs.ai/dream-machine/v1"
 KEY = "luma-0123456789abcdef-secret"
 CDN = "https://storage.cdn-luma.com/dream_machine/d1968551/video.mp4"

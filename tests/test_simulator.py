@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.plugins.simulator import start_simulator, stop_simulator
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.no_db]
 
 PROMPT = "A teddy bear in sunglasses playing electric guitar and dancing"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
