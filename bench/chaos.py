@@ -140,6 +140,11 @@ def main() -> None:
             creates = stack.sim("GET", "/_sim/creates", params={"callback_url_contains": row["callback_token"]})
             duplicates += max(0, creates["count"] - 1)
         total = len(rows)
+        stats = stack.sim("GET", "/_sim/stats")
+        fired = dict(stats["faults_fired"], **{f"callbacks_{k}": v for k, v in stats["callbacks"].items()
+                                                 if k in ("dropped", "duplicated", "reordered")},
+                     downloads_cut=stats["assets"].get("cut", 0))
+        print("faults: " + " ".join(f"{name}={count}" for name, count in sorted(fired.items())))
         print(
             f"chaos: generations={total} converged={100 * converged / max(total, 1):.0f}% "
             f"archived_ok={100 * archived_ok / max(completed, 1):.0f}% duplicate_creates={duplicates} "

@@ -120,6 +120,7 @@ class Engine:
         self.requests: Counter = Counter()
         self.per_generation: Counter = Counter()
         self.assets = Counter()
+        self.faults_fired: Counter = Counter()  # injected faults that actually happened, by name
         self.sha_cache: dict[tuple, str] = {}
 
     def reset(self) -> None:
@@ -133,7 +134,10 @@ class Engine:
 
     def fires(self, fault: str) -> bool:
         with self.rng_lock:
-            return self.faults.fires(fault, self.rng)
+            fired = self.faults.fires(fault, self.rng)
+            if fired:
+                self.faults_fired[fault] += 1
+            return fired
 
     def _roll(self) -> float:
         with self.rng_lock:
@@ -347,6 +351,8 @@ class Engine:
             raise ApiError(403, "Invalid signature")
         try:
             if float(expires) < time.time():
+                with self.rng_lock:
+                    self.faults_fired["expired_asset_url_refused"] += 1
                 raise ApiError(403, "Request has expired")
         except ValueError:
             raise ApiError(403, "Invalid signature") from None
@@ -414,6 +420,7 @@ class Engine:
         with self.lock:
             return {"requests": dict(self.requests), "per_generation": dict(self.per_generation),
                     "assets": dict(self.assets), "callbacks": self.dispatcher.stats(),
+                    "faults_fired": dict(self.faults_fired),
                     "generations": dict(Counter(g.state for g in self.gens.values() if not g.deleted)),
                     "credit_balance": self.balance}
 
