@@ -79,6 +79,21 @@ def continuable() -> QuerySet[Generation]:
     )
 
 
+def newest_continuable() -> list[Generation]:
+    """The newest SOURCE_CHOICES finished videos, for the pickers, at a cost that does not grow with the library.
+
+    Reads the newest rows along the library's index and keeps those that can continue: asked in SQL, the state
+    filter makes SQLite (which keeps no statistics) use the state index and sort every finished video.
+    """
+    window = SOURCE_CHOICES * 4
+    newest = list(Generation.objects.visible().select_related("owner")
+                  .only("kind", "state", "luma_id", "deleted_at", "prompt", "owner__username")[:window])
+    rows = [row for row in newest if row.can_continue][:SOURCE_CHOICES]
+    if len(rows) < SOURCE_CHOICES and len(newest) == window:  # mostly images or failures lately: ask in full
+        rows = list(continuable().select_related("owner")[:SOURCE_CHOICES])
+    return rows
+
+
 def source_label(generation: Generation) -> str:
     prompt = generation.prompt if len(generation.prompt) <= 60 else generation.prompt[:59] + "…"
     owner = generation.owner.get_username() if generation.owner else "nobody"
@@ -226,7 +241,7 @@ class CreateForm(forms.Form):
         if self._sources is not None:
             return self._sources
         chosen = {self[name].value() for name in ("frame0_generation", "frame1_generation")} - {None, ""}
-        rows = list(continuable().select_related("owner")[:SOURCE_CHOICES])
+        rows = newest_continuable()
         missing = {str(pk) for pk in chosen} - {str(row.pk) for row in rows}
         if missing:
             rows += list(continuable().select_related("owner").filter(pk__in=[p for p in missing if str(p).isdigit()]))
@@ -482,7 +497,8 @@ class LibraryFilters(forms.Form):
     before = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, label_suffix="", **kwargs)
+        # Its own ids: the create form on the same page has a "model" field too, and a label must find its field.
+        super().__init__(*args, label_suffix="", auto_id="filter_%s", **kwargs)
 
     def value(self, name: str):
         if not hasattr(self, "cleaned_data"):
