@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -46,6 +47,8 @@ def dashboard_context(request: HttpRequest, form: CreateForm | None = None, **ex
     return {**create_context(request, form, **extra), **library_context(request, LibraryFilters(request.GET))}
 
 
+# Gzipped here, not by a middleware: gunicorn sends pages as they are, and archived videos must not be compressed.
+@gzip_page
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import median
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import replace_url
 
@@ -29,7 +32,8 @@ from . import pricing
 from .access import generation_for, may_change
 from .admission import queue_positions
 from .forms import LibraryFilters
-from .models import ArchiveState, Favourite, Generation, Kind, LumaAccount, State
+from .models import DEFAULT_DURATION, DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
+from .models import State, _duration_cache
 
 PAGE_SIZE = 12
 MAX_POLLED_CARDS = 200
@@ -219,25 +223,51 @@ def page_context(request: HttpRequest, account: LumaAccount | None = None) -> di
     return {"account": account, "credits": dollars(account.credit_balance)}
 
 
-def card_rows(user) -> QuerySet[Generation]:
-    """Visible generations with everything a card needs in one query: owner and this user's favourite."""
+def card_rows(user, rows: QuerySet[Generation] | None = None) -> QuerySet[Generation]:
+    """Visible generations (or `rows`) with everything a card needs in one query: owner and this user's favourite."""
     return (
-        Generation.objects.visible()
+        (Generation.objects.visible() if rows is None else rows)
         .select_related("owner")
         .defer("raw", "callback_url")
         .annotate(is_favourite=Exists(Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
     )
 
 
+def expected_durations(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], timedelta]:
+    """Generation.expected_duration for several kinds of work at once, sharing its cache.
+
+    Whatever the cache lacks costs one query in all, not one per (kind, model): a page of dreaming cards
+    of many kinds stays within the page's fixed query budget.
+    """
+    now = time.monotonic()
+    found = {pair: cached[1] for pair in pairs if (cached := _duration_cache.get(pair)) and cached[0] > now}
+    missing = pairs - found.keys()
+    if not missing:
+        return found
+    recent = Q()
+    for kind, model in missing:
+        # The same rows Generation.expected_duration reads: the last 20 similar completed ones (duration_idx).
+        recent |= Q(pk__in=Generation.objects.filter(
+            kind=kind, model=model, state=State.COMPLETED, submitted_at__isnull=False
+        ).order_by("-completed_at").values("pk")[:20])
+    durations: dict[tuple[str, str], list[float]] = {pair: [] for pair in missing}
+    for kind, model, sent, done in Generation.objects.filter(recent).values_list(
+        "kind", "model", "submitted_at", "completed_at"
+    ):
+        if sent and done:
+            durations[kind, model].append((done - sent).total_seconds())
+    for pair, seconds in durations.items():
+        found[pair] = timedelta(seconds=median(seconds)) if seconds else DEFAULT_DURATION
+        _duration_cache[pair] = (now + DURATION_CACHE_SECONDS, found[pair])
+    return found
+
+
 def build_cards(rows, user) -> list[Card]:
     """Cards for rows from card_rows(): queue places and ETAs cost one query each, whatever the count."""
     rows = list(rows)
     positions = queue_positions() if any(row.state == State.PENDING for row in rows) else {}
-    expected: dict[tuple[str, str], timedelta] = {}
-    for row in rows:
-        # Similar generations (same kind and model) share an ETA, so a page asks once per kind of work.
-        if row.state == State.DREAMING and (row.kind, row.model) not in expected:
-            expected[row.kind, row.model] = row.expected_duration()
+    # Similar generations (same kind and model) share an ETA.
+    expected = expected_durations({(row.kind, row.model) for row in rows if row.state == State.DREAMING})
     return [
         Card(
             g=row,
@@ -263,6 +293,7 @@ def library_context(request: HttpRequest, filters: LibraryFilters) -> dict:
     }
 
 
+@gzip_page  # card markup repeats, so it shrinks about 9x (see views.dashboard)
 @login_required
 @require_GET
 def library(request: HttpRequest) -> HttpResponse:
@@ -279,6 +310,7 @@ def library(request: HttpRequest) -> HttpResponse:
     return replace_url(response, reverse("generations:dashboard") + (f"?{query}" if query else ""))
 
 
+@gzip_page  # card markup repeats, so it shrinks about 9x (see views.dashboard)
 @login_required
 @require_GET
 def poll(request: HttpRequest) -> HttpResponse:
@@ -292,7 +324,10 @@ def poll(request: HttpRequest) -> HttpResponse:
         pk, _, version = item.partition(":")
         if pk.isdigit():
             seen[int(pk)] = version
-    cards = build_cards(card_rows(request.user).filter(pk__in=seen), request.user) if seen else []
+    # By primary key alone, unordered, deleted rows dropped here as visible() would: with deleted_at or the
+    # library's ORDER BY in the SQL, SQLite (which keeps no statistics) walks the whole library index.
+    rows = card_rows(request.user, Generation.objects.filter(pk__in=seen)).order_by() if seen else []
+    cards = build_cards([row for row in rows if row.deleted_at is None], request.user)
     changed = [card for card in cards if card.version != seen[card.g.pk]]
     gone = sorted(set(seen) - {card.g.pk for card in cards})
     if not changed and not gone:
