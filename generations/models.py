@@ -201,6 +201,9 @@ class Generation(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["deleted_at", "-created_at"], name="library_idx"),
+            # The library filtered by owner ("mine") or by state, newest first, without sorting every match.
+            models.Index(fields=["owner", "deleted_at", "-created_at"], name="library_owner_idx"),
+            models.Index(fields=["state", "deleted_at", "-created_at"], name="library_state_idx"),
             models.Index(fields=["state", "next_poll_at"], name="poll_due_idx"),
             models.Index(fields=["kind", "model", "state", "-completed_at"], name="duration_idx"),
         ]
