@@ -46,15 +46,20 @@ def scenario(name: str, drop: float, count: int, seconds: float) -> None:
         rows = stack.shell_json(STATUS)
         ids = {r["luma_id"] for r in rows if r["state"] == "completed"}
         stats = stack.sim("GET", "/_sim/stats")
-        # Every request the simulator's API answered, whatever the endpoint (credits and catalog included);
-        # asset downloads come from Luma's CDN, not the API, and are not counted.
+        # Every request the simulator's API answered. Calls about generations (creates, gets, lists) are what a
+        # generation costs; ping, credits and the camera-motion and concept lists are the team's housekeeping
+        # (once at start, then every few minutes whatever the number of generations). Asset downloads come
+        # from Luma's CDN, not the API, and are not counted.
         requests_by_route = stats["requests"]
-        calls = sum(requests_by_route.values())
+        about_generations = sum(n for route, n in requests_by_route.items()
+                                if route.split(" ")[1].startswith("/generations")
+                                and not route.endswith(("/camera_motion/list", "/concepts/list")))
+        housekeeping = sum(requests_by_route.values()) - about_generations
         breakdown = " ".join(f"{route.replace(' ', '')}={n}" for route, n in sorted(requests_by_route.items()))
         print(
             f"api_calls[{name}]: completed={len(ids)}/{count} calls_per_completed="
-            f"{calls / max(len(ids), 1):.2f} generation_seconds={seconds:.0f} "
-            f"elapsed={time.monotonic() - started:.0f}s ({breakdown})"
+            f"{about_generations / max(len(ids), 1):.2f} (+{housekeeping} housekeeping calls in the run) "
+            f"generation_seconds={seconds:.0f} elapsed={time.monotonic() - started:.0f}s ({breakdown})"
         )
 
 

@@ -569,3 +569,27 @@ def test_a_failed_generation_says_why_in_plain_words(page, luma_stack, alice):
     expect(start.get_by_label("Start image address")).to_have_value(missing)
     expect(prompt).to_have_value("A kite over the dunes")
     assert refused != unreadable
+
+
+def test_the_page_polls_only_while_something_is_in_flight(page, live_server, transactional_db, alice):
+    """One batched poll every 2 s while a card is live; none at all once nothing is (the poll reads our database)."""
+    polls = []
+    page.on("request", lambda request: "/poll/" in request.url and polls.append(request.url))
+    Generation.objects.create(owner=alice, prompt="An old finished clip", state=State.FAILED, reason="Job failed")
+    log_in(page, live_server.url, ALICE)
+    page.wait_for_timeout(4500)
+    assert polls == []
+
+    live = Generation.objects.create(owner=alice, prompt="A clip in flight", state=State.QUEUED, luma_id="live-1")
+    page.reload()
+    ready(page)
+    expect(status_of(page.locator(f"#card-{live.pk}"))).to_have_text("Queued")
+    page.wait_for_timeout(4500)
+    assert 2 <= len(polls) <= 3  # every 2 s, one request for the whole page
+    assert all(re.search(rf"/poll/\?live={live.pk}%3A\w+$", url) for url in polls)  # the live card, nothing else
+
+    Generation.objects.filter(pk=live.pk).update(state=State.FAILED, reason="Job failed")
+    expect(status_of(page.locator(f"#card-{live.pk}"))).to_have_text("Failed", timeout=CARD_CHANGE)
+    settled_count = len(polls)
+    page.wait_for_timeout(4500)
+    assert len(polls) == settled_count
