@@ -327,7 +327,7 @@ class CreateForm(forms.Form):
         data = self.cleaned_data
         token = data.get("client_token") or ""
         if token and (existing := Generation.objects.filter(owner=owner, client_token=token).first()):
-            return existing, False
+            return existing, False  # before storing any upload again
         if self.kind == Kind.IMAGE:
             fields = {"prompt": self.full_prompt(), "model": data["image_model"], "aspect_ratio": data["aspect_ratio"]}
         else:
@@ -416,9 +416,7 @@ class UpscaleForm(forms.Form):
         return self.cleaned_data["resolution"]
 
     def save(self, owner) -> tuple[Generation, bool]:
-        token = self.cleaned_data.get("client_token") or ""
-        if token and (existing := Generation.objects.filter(owner=owner, client_token=token).first()):
-            return existing, False
+        token = self.cleaned_data.get("client_token") or ""  # a resent form gets its first row back
         source = self.source
         fields = {
             "source": source,
@@ -462,9 +460,7 @@ class AddAudioForm(forms.Form):
         return prompt
 
     def save(self, owner) -> tuple[Generation, bool]:
-        token = self.cleaned_data.get("client_token") or ""
-        if token and (existing := Generation.objects.filter(owner=owner, client_token=token).first()):
-            return existing, False
+        token = self.cleaned_data.get("client_token") or ""  # a resent form gets its first row back
         source = self.source
         fields = {
             "source": source,
