@@ -564,27 +564,19 @@ def test_a_large_asset_streams_with_flat_memory(luma_sim):
 
 
 @pytest.mark.e2e
-def test_a_video_plays_in_chromium(luma_sim):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed")
+def test_a_video_plays_in_chromium(luma_sim, page):
+    """Debian's Chromium (pytest-playwright's page, launched as tests/conftest.py says) plays a simulator MP4."""
     luma_sim.config(asset_bytes=3_000_000)  # the padding must not disturb playback
     url = asset_url(completed_video(luma_sim, aspect_ratio="9:16"))
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run"])
-        page = browser.new_page()
-        page.goto(f"{luma_sim.root}/_sim")
-        played = page.evaluate("""async (url) => {
-            const video = document.createElement('video');
-            video.muted = true; video.src = url; document.body.appendChild(video);
-            await video.play();
-            await new Promise((done) => setTimeout(done, 500));
-            return {time: video.currentTime, width: video.videoWidth, height: video.videoHeight, error: video.error};
-        }""", url)
-        browser.close()
+    page.goto(f"{luma_sim.root}/_sim")
+    played = page.evaluate("""async (url) => {
+        const video = document.createElement('video');
+        video.muted = true; video.src = url; document.body.appendChild(video);
+        await video.play();
+        await new Promise((done) => setTimeout(done, 500));
+        return {time: video.currentTime, width: video.videoWidth, height: video.videoHeight, error: video.error};
+    }""", url)
 
     assert played["error"] is None
     assert (played["width"], played["height"]) == (180, 320)
