@@ -28,6 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9011")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument("--simulator-time-scale", type=float,
+                            default=float(os.environ.get("SIMULATOR_TIME_SCALE", "1")),
+                            help="speed of the simulator's clock (0.1: a generation takes about 2 s)")
 
     def handle(self, *args, **options):
         self.children: list[tuple[str, subprocess.Popen]] = []
@@ -38,10 +41,16 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         self.ensure_admin()
 
+        address = f"{options['host']}:{options['port']}"
+        if "PUBLIC_BASE_URL" not in os.environ:
+            # Callbacks and keyframe URLs must point at this server, whatever port it was given.
+            reachable = "127.0.0.1" if options["host"] in ("0.0.0.0", "::", "") else options["host"]
+            env["PUBLIC_BASE_URL"] = f"http://{reachable}:{options['port']}"
         if not settings.LUMAAI_API_KEY:
             base_url = f"http://127.0.0.1:{options['simulator_port']}/dream-machine/v1"
             self.start("simulator", [sys.executable, "-m", "generations.simulator",
-                                     "--host", "127.0.0.1", "--port", str(options["simulator_port"])], env)
+                                     "--host", "127.0.0.1", "--port", str(options["simulator_port"]),
+                                     "--time-scale", str(options["simulator_time_scale"])], env)
             self.wait_for(f"{base_url}/ping", headers={"Authorization": f"Bearer {SIMULATOR_KEY}"})
             env.update(LUMAAI_API_KEY=SIMULATOR_KEY, LUMA_BASE_URL=base_url)
             self.stdout.write(f"No LUMAAI_API_KEY set: using the Luma simulator at {base_url}")
@@ -51,7 +60,6 @@ class Command(BaseCommand):
         # The cluster gets its own session: a terminal's Ctrl-C must not reach its workers directly,
         # because django-q2 can deadlock when the whole group is signalled (platform notes, pitfall 1).
         self.start("jobs", [sys.executable, "manage.py", "qcluster"], env, new_session=True)
-        address = f"{options['host']}:{options['port']}"
         self.start("web", [sys.executable, "-m", "gunicorn", "lumaweb.wsgi", "--bind", address,
                            "--workers", str(options["web_workers"]), "--threads", "4",
                            "--access-logfile", "-", "--graceful-timeout", "5"], env)

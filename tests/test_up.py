@@ -1,0 +1,94 @@
+"""The README's run command (`./dev run` is `manage.py up`): from nothing to a playing video, then Ctrl-C stops it all."""
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.plugins.simulator import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.cluster, pytest.mark.no_db, pytest.mark.timeout(150)]
+
+
+def processes_of(var_dir: Path) -> list[int]:
+    """Every process still running with this instance's LUMAWEB_VAR_DIR (web, jobs, simulator, workers)."""
+    marker = f"LUMAWEB_VAR_DIR={var_dir}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue  # gone already, or not ours to read
+    return pids
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; the run printed:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+def test_the_run_command_goes_from_nothing_to_a_playing_video_and_ctrl_c_stops_everything(tmp_path):
+    port, sim_port, var = free_port(), free_port(), tmp_path / "var"
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "LUMAAI_API_KEY", "LUMA_BASE_URL", "PUBLIC_BASE_URL",
+                          "MEDIA_ROOT", "STATIC_ROOT", "DJANGO_SETTINGS_MODULE")}
+    env.update(LUMAWEB_VAR_DIR=str(var), PORT=str(port), SIMULATOR_PORT=str(sim_port), SIMULATOR_TIME_SCALE="0.1")
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        # Its own process group, as a terminal's foreground job: Ctrl-C reaches the whole group.
+        up = subprocess.Popen([sys.executable, "manage.py", "up"], cwd=ROOT, env=env, stdout=out,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    site = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: "lumaweb is up" in log.read_text(errors="replace"), 60, "the site to come up", log)
+        output = log.read_text()
+        password = (var / "initial_admin_password.txt").read_text().strip()
+        assert f"Log in as 'admin' with password {password}" in output
+        assert f"using the Luma simulator at http://127.0.0.1:{sim_port}/dream-machine/v1" in output
+
+        browser = requests.Session()
+        login = browser.get(f"{site}/accounts/login/")
+        home = browser.post(f"{site}/accounts/login/", data={
+            "username": "admin", "password": password, "csrfmiddlewaretoken": csrf(login.text)})
+        assert home.url == f"{site}/" and "Make something" in home.text
+        created = browser.post(f"{site}/create/", allow_redirects=False, data={
+            "csrfmiddlewaretoken": csrf(home.text), "what": "video", "prompt": "A teddy bear in Times Square",
+            "model": "ray-2", "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9",
+            "client_token": "up-test-1"})
+        assert created.status_code == 302
+        pk = re.fullmatch(r"/#card-(\d+)", created.headers["Location"]).group(1)
+
+        def archived():
+            answer = browser.get(f"{site}/generations/{pk}/video/", headers={"Range": "bytes=0-"})
+            return answer if answer.status_code == 206 else None
+
+        video = wait_for(archived, 60, "the video to be archived", log)
+        assert video.headers["Content-Type"] == "video/mp4"
+        luma = requests.get(f"http://127.0.0.1:{sim_port}/_sim/generations", timeout=5).json()["generations"]
+        assert [g["sha256"] for g in luma] == [hashlib.sha256(video.content).hexdigest()]
+        assert len(processes_of(var)) >= 4  # up, simulator, gunicorn, the job cluster
+
+        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C
+        assert up.wait(timeout=30) == 0
+        wait_for(lambda: not processes_of(var), 20, "every process to stop", log)
+    finally:
+        for pid in processes_of(var):
+            os.kill(pid, signal.SIGKILL)
