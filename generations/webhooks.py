@@ -24,9 +24,11 @@ def _refuse(status: int, message: str) -> JsonResponse:
 @require_POST
 def luma_callback(request: HttpRequest, token: str) -> HttpResponse:
     """Apply a callback at once (a few queries, no download, no call to Luma): repeats and reordering are harmless."""
-    generation = Generation.objects.filter(callback_token=token).first()
-    if generation is None:
-        raise Http404("Unknown callback token")
+    try:
+        # get(), not first(): no ORDER BY, so the unique index answers even before the planner has statistics.
+        generation = Generation.objects.get(callback_token=token)
+    except Generation.DoesNotExist:
+        raise Http404("Unknown callback token") from None
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
         return _refuse(413, f"Callback bodies are limited to {MAX_BODY_BYTES} bytes")
