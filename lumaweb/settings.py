@@ -180,6 +180,14 @@ LUMAAI_API_KEY = env_str("LUMAAI_API_KEY")
 LUMA_BASE_URL = env_str("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1").rstrip("/")
 # The address Luma can reach for callbacks and keyframe images.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public address is this site's own: Luma's callbacks and the team's form posts arrive under it (often
+# through a TLS-terminating proxy), so its host is allowed and its origin trusted without extra settings.
+_public = urlsplit(PUBLIC_BASE_URL)
+if _public.hostname:
+    _public_host = f"[{_public.hostname}]" if ":" in _public.hostname else _public.hostname
+    if _public_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_public_host)
+    CSRF_TRUSTED_ORIGINS.append(f"{_public.scheme}://{_public.netloc}")
 # Hosts the server may download assets from: Luma's CDN and whatever serves the configured API
 # (the simulator in a local run). A forged callback cannot point the archiver anywhere else.
 LUMA_ASSET_HOSTS = env_list("LUMA_ASSET_HOSTS", "storage.cdn-luma.com") + [urlsplit(LUMA_BASE_URL).netloc]
