@@ -3,6 +3,7 @@
 import io
 import re
 import uuid
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -587,6 +588,43 @@ def test_the_api_key_never_appears_on_any_page(staff_client, staff, settings, ac
     for path in pages:
         assert b"luma-secret-key-do-not-show" not in staff_client.get(path).content, path
     assert b"luma-secret-key-do-not-show" not in staff_client.post("/create/", video_form(prompt="x")).content
+
+
+# --- archived files ------------------------------------------------------------------------------
+
+
+def body_of(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_an_archived_video_is_served_whole_or_by_range_so_a_browser_can_seek(alice_client, alice):
+    row = finished(alice, "A fox in the snow")
+    stored = Path(row.archive_file.path).read_bytes()
+
+    whole = alice_client.get(f"/generations/{row.pk}/video/")
+    part = alice_client.get(f"/generations/{row.pk}/video/", HTTP_RANGE="bytes=10-19")
+    tail = alice_client.get(f"/generations/{row.pk}/video/", HTTP_RANGE="bytes=-5")
+    beyond = alice_client.get(f"/generations/{row.pk}/video/", HTTP_RANGE=f"bytes={len(stored)}-")
+
+    assert (whole.status_code, whole["Content-Type"], whole["Accept-Ranges"]) == (200, "video/mp4", "bytes")
+    assert body_of(whole) == stored and whole["Content-Length"] == str(len(stored))
+    assert (part.status_code, part["Content-Range"], body_of(part)) == (206, f"bytes 10-19/{len(stored)}", stored[10:20])
+    assert (tail.status_code, body_of(tail)) == (206, stored[-5:])
+    assert (beyond.status_code, beyond["Content-Range"]) == (416, f"bytes */{len(stored)}")
+
+
+def test_a_download_is_named_after_the_prompt(alice_client, alice):
+    row = finished(alice, "A fox in the snow, at dawn!")
+    response = alice_client.get(f"/generations/{row.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="a-fox-in-the-snow-at-dawn.mp4"'
+    assert body_of(response) == Path(row.archive_file.path).read_bytes()
+
+
+def test_a_generation_without_an_archived_file_has_nothing_to_serve(alice_client, alice):
+    row = finished(alice, "Not archived yet", archived=False)
+    assert alice_client.get(f"/generations/{row.pk}/video/").status_code == 404
+    assert alice_client.get(f"/generations/{row.pk}/download/").status_code == 404
 
 
 # --- me ------------------------------------------------------------------------------------------
