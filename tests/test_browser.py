@@ -572,7 +572,7 @@ def test_a_failed_generation_says_why_in_plain_words(page, luma_stack, alice):
 
 
 def test_the_page_polls_only_while_something_is_in_flight(page, live_server, transactional_db, alice):
-    """One batched poll every 2 s while a card is live; none at all once nothing is (the poll reads our database)."""
+    """One batched poll every 2 s while a card is live and the tab is visible; none otherwise."""
     polls = []
     page.on("request", lambda request: "/poll/" in request.url and polls.append(request.url))
     Generation.objects.create(owner=alice, prompt="An old finished clip", state=State.FAILED, reason="Job failed")
@@ -587,6 +587,22 @@ def test_the_page_polls_only_while_something_is_in_flight(page, live_server, tra
     page.wait_for_timeout(4500)
     assert 2 <= len(polls) <= 3  # every 2 s, one request for the whole page
     assert all(re.search(rf"/poll/\?live={live.pk}%3A\w+$", url) for url in polls)  # the live card, nothing else
+
+    # A hidden tab does not poll, and starts again when it is shown.
+    page.evaluate("""(hidden) => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""", True)
+    page.wait_for_timeout(500)
+    while_hidden = len(polls)
+    page.wait_for_timeout(4500)
+    assert len(polls) == while_hidden
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.wait_for_timeout(2500)
+    assert len(polls) > while_hidden
 
     Generation.objects.filter(pk=live.pk).update(state=State.FAILED, reason="Job failed")
     expect(status_of(page.locator(f"#card-{live.pk}"))).to_have_text("Failed", timeout=CARD_CHANGE)
