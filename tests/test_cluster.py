@@ -55,10 +55,12 @@ def test_a_worker_killed_mid_download_is_repaired_by_the_sweep(alice, luma_stack
 
 
 def test_a_create_whose_answer_is_lost_shows_exactly_one_create_at_luma(alice, luma_stack):
-    luma_stack.sim.faults(drop_after_create=1.0)
+    # Callbacks are dropped too: otherwise Luma's first callback can tell us about the generation before the
+    # submit job has marked the row unconfirmed, and the row never waits in that state.
+    luma_stack.sim.faults(drop_after_create=1.0, drop_callbacks=1.0)
     row, _ = Generation.request(alice, kind=Kind.TEXT_TO_VIDEO, prompt="A paper boat in the rain")
     wait_until(lambda: Generation.objects.filter(pk=row.pk, state=State.UNCONFIRMED).exists(), message="unconfirmed")
-    luma_stack.sim.faults(drop_after_create=0)
+    luma_stack.sim.faults(drop_after_create=0, drop_callbacks=0)
 
     Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now())
     tasks.sweep()
