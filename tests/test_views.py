@@ -643,6 +643,16 @@ def test_my_page_shows_my_estimated_spend_this_month(alice_client, alice, bob, a
     assert "Text to video ray-2 720p 5s 2 $1.75 $3.50" in page
     assert "3 done · 0 in progress · 1 failed" in page
     assert "$1,842.50" in page
+    assert "Checked now; refreshed in the background." in page
+
+
+def test_a_missing_page_says_so_in_the_apps_look(alice_client, alice):
+    gone = finished(alice, "Deleted a moment ago")
+    gone.mark_deleted(alice)
+    response = alice_client.get(f"/generations/{gone.pk}/")
+    page = text(response)
+    assert response.status_code == 404
+    assert "Not found" in page and "it may have been deleted" in page and "Back to the library" in page
 
 
 # --- cost of a page ------------------------------------------------------------------------------
