@@ -354,38 +354,38 @@ class Generation(models.Model):
         """
         from . import tasks
 
-        summary = f"{source}: Luma says {remote.state or 'nothing'}"
+        heading = f"{source}: Luma says {remote.state or 'nothing'}"
         if self._is_old_news(remote):
             # States never move back, so news that is behind this (possibly older) copy is behind the
             # database too: record it without taking the row lock. Most repeated callbacks end here.
             known = self.get_state_display().lower()
-            self.record(source, f"{summary}; {'already known' if remote.state == self.state else f'stale, we already know it is {known}'}")
+            self.record(source, f"{heading}; {'already known' if remote.state == self.state else f'stale, we already know it is {known}'}")
             return False
         with transaction.atomic():
             # Optimistic first: merge into this copy and write it only if nobody applied news in between
             # (state and last_news_at unchanged). Under a race, merge again into a locked fresh copy.
             seen = {"state": self.state, "last_news_at": self.last_news_at}
-            row, outcome = self, self._merge(remote, source, summary)
+            row, outcome = self, self._merge(remote, source, heading)
             if outcome is not None:
-                moved, summary = outcome
+                moved = outcome[0]
                 fields = [f for f in REMOTE_FIELDS if f != "archive_state" or (moved and row.state == State.COMPLETED)]
                 if not Generation.objects.filter(pk=self.pk, **seen).update(**{f: getattr(row, f) for f in fields}):
                     row = Generation.objects.select_for_update().get(pk=self.pk)
-                    outcome = row._merge(remote, source, f"{source}: Luma says {remote.state or 'nothing'}")
+                    outcome = row._merge(remote, source, heading)
                     if outcome is not None:
-                        moved, summary = outcome
                         row.save(update_fields=REMOTE_FIELDS)
-            if outcome is None:
-                return False
-            row.record(source, summary, remote.raw if moved else None)
-            if moved and row.state == State.COMPLETED:
-                tasks.enqueue("archive", row.pk)
-            if moved and row.is_terminal and Generation.objects.pending().exists():
-                tasks.enqueue("admit")
+            if outcome is not None:
+                moved, summary = outcome
+                row.record(source, summary, remote.raw if moved else None)
+                if moved and row.state == State.COMPLETED:
+                    tasks.enqueue("archive", row.pk)
+                if moved and row.is_terminal and Generation.objects.pending().exists():
+                    tasks.enqueue("admit")
         if row is not self:
+            # The optimistic merge changed this copy; it must show what the database holds.
             for name in REMOTE_FIELDS:
                 setattr(self, name, getattr(row, name))
-        return moved
+        return outcome is not None and outcome[0]
 
     def _merge(self, remote: RemoteGeneration, source: str, summary: str) -> tuple[bool, str] | None:
         """Fold Luma's news into this instance (unsaved): (whether the state moved, the event summary),

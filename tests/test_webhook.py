@@ -99,6 +99,24 @@ def test_an_old_callback_arriving_late_does_not_move_the_state_back(luma, queued
 
 
 @pytest.mark.django_db
+def test_news_applied_to_an_out_of_date_copy_lands_on_the_row_as_it_is_now(queued, jobs):
+    """Two workers hold the same row; the second one's copy is out of date when it applies its news."""
+    from generations.luma import Generation as RemoteGeneration
+
+    first, second = Generation.objects.get(pk=queued.pk), Generation.objects.get(pk=queued.pk)
+    first.apply_remote(RemoteGeneration.from_json(callback_body(queued.luma_id, "dreaming")), source="webhook")
+    moved = second.apply_remote(RemoteGeneration.from_json(callback_body(queued.luma_id, "completed")), source="poll")
+
+    queued.refresh_from_db()
+    assert moved and queued.state == State.COMPLETED and queued.dreaming_at and queued.completed_at
+    assert (second.state, second.dreaming_at, second.archive_state) == (State.COMPLETED, queued.dreaming_at,
+                                                                       ArchiveState.WAITING)
+    assert list(queued.events.values_list("summary", flat=True)) == [
+        "webhook: Luma says dreaming; now dreaming", "poll: Luma says completed; now completed"]
+    assert jobs.names() == ["archive"]
+
+
+@pytest.mark.django_db
 def test_a_wrong_token_gets_404_and_changes_nothing(luma, queued, jobs):
     response = post(luma, queued, callback_body(queued.luma_id, "completed"), token="not-a-real-token")
 
