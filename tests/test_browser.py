@@ -22,6 +22,11 @@ ALICE, BOB = ("alice", "wonderland-42"), ("bob", "builder-4242")
 VIEWPORT = {"width": 1280, "height": 800}
 # The page polls its live cards every 2 s and the jobs run in another process, so a card can take a few seconds.
 CARD_CHANGE = 20_000
+# Hide or show the tab as the browser would, for the page's scripts.
+SET_HIDDEN = """(hidden) => {
+    Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+    document.dispatchEvent(new Event('visibilitychange'));
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -589,18 +594,12 @@ def test_the_page_polls_only_while_something_is_in_flight(page, live_server, tra
     assert all(re.search(rf"/poll/\?live={live.pk}%3A\w+$", url) for url in polls)  # the live card, nothing else
 
     # A hidden tab does not poll, and starts again when it is shown.
-    page.evaluate("""(hidden) => {
-        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
-        document.dispatchEvent(new Event('visibilitychange'));
-    }""", True)
+    page.evaluate(SET_HIDDEN, True)
     page.wait_for_timeout(500)
     while_hidden = len(polls)
     page.wait_for_timeout(4500)
     assert len(polls) == while_hidden
-    page.evaluate("""() => {
-        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
-        document.dispatchEvent(new Event('visibilitychange'));
-    }""")
+    page.evaluate(SET_HIDDEN, False)
     page.wait_for_timeout(2500)
     assert len(polls) > while_hidden
 

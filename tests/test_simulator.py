@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from pathlib import Path
 
 import av
@@ -15,6 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.plugins import stack
 from tests.plugins.simulator import start_simulator, stop_simulator
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.no_db]
@@ -23,14 +25,8 @@ PROMPT = "A teddy bear in sunglasses playing electric guitar and dancing"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
-def wait_until(predicate, timeout=5.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+# The simulator answers in milliseconds: look often, give up soon.
+wait_until = partial(stack.wait_until, timeout=5.0, interval=0.02)
 
 
 def post(sim, path, body=None, key=None, **kwargs):
