@@ -741,6 +741,38 @@ def test_slow_answers_take_their_time(luma_sim):
     assert time.monotonic() - started >= 0.3
 
 
+def test_the_list_answers_500_for_a_window_while_single_gets_still_work(slow_clock):
+    made = video(slow_clock)
+    slow_clock.faults(list_500_for=0.5)
+
+    during = [get(slow_clock, "/generations") for _ in range(3)]
+    one = get(slow_clock, f"/generations/{made['id']}")
+    assert [a.status_code for a in during] == [500, 500, 500]
+    assert during[0].json() == {"detail": "Internal Server Error"}
+    assert one.status_code == 200
+    assert 0 < slow_clock.faults()["list_500_for"] <= 0.5
+
+    time.sleep(0.6)
+    after = get(slow_clock, "/generations")
+    assert after.status_code == 200
+    assert [g["id"] for g in after.json()["generations"]] == [made["id"]]
+    assert slow_clock.faults()["list_500_for"] == 0
+    assert slow_clock.stats()["faults_fired"]["list_500_for"] == 3
+
+
+def test_a_list_window_set_on_the_command_line_starts_with_the_simulator(tmp_path):
+    sim = start_simulator("--list-500-for", "30", log_path=tmp_path / "sim.log")
+    try:
+        headers = {"Authorization": "Bearer k"}
+        listed = requests.get(f"{sim.root}/dream-machine/v1/generations", headers=headers, timeout=5)
+        assert listed.status_code == 500
+        assert requests.get(f"{sim.root}/dream-machine/v1/credits", headers=headers, timeout=5).status_code == 200
+        requests.post(f"{sim.root}/_sim/faults", json={"list_500_for": 0}, timeout=5).raise_for_status()
+        assert requests.get(f"{sim.root}/dream-machine/v1/generations", headers=headers, timeout=5).status_code == 200
+    finally:
+        stop_simulator(sim)
+
+
 def test_a_create_whose_answer_is_lost_still_exists_and_is_billed_once(slow_clock):
     slow_clock.faults(drop_after_create=1)
     start = get(slow_clock, "/credits").json()["credit_balance"]

@@ -1,9 +1,11 @@
 """Fault injection for the Luma simulator: what can go wrong, switchable per run (CLI) or at runtime (/_sim/faults).
 
 A "chance" fault takes a probability (a float, 0.0 to 1.0) or, as a JSON integer N >= 1, "the next N times".
+A "window" fault takes seconds: it is on from the moment it is set (or the simulator starts) for that long.
 """
 
 import random
+import time
 import threading
 from dataclasses import dataclass, field, fields
 
@@ -22,7 +24,10 @@ SECONDS_FAULTS = {
     "delay_callbacks": "each callback waits this long before it is sent",
     "expire_asset_urls": "asset URLs are signed and expire after this many seconds (403 afterwards)",
     "slow_responses": "every API answer is delayed this long",
+    "list_500_for": "GET /generations (the list) answers 500 for this many seconds from now, then works again",
 }
+# Seconds faults that close by themselves: the value is a window that starts when it is set.
+WINDOW_FAULTS = ("list_500_for",)
 
 
 def parse_chance(value) -> float | int:
@@ -59,7 +64,13 @@ class Faults:
     delay_callbacks: float = 0.0
     expire_asset_urls: float = 0.0
     slow_responses: float = 0.0
+    list_500_for: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _until: dict = field(default_factory=dict, repr=False, compare=False)  # window fault -> monotonic end
+
+    def __post_init__(self) -> None:
+        for name in WINDOW_FAULTS:
+            self._until[name] = time.monotonic() + getattr(self, name)
 
     def update(self, changes: dict) -> None:
         """Apply {name: value}; raises ValueError naming the offending key, and changes nothing then."""
@@ -78,9 +89,13 @@ class Faults:
         with self._lock:
             for name, value in parsed.items():
                 setattr(self, name, value)
+                if name in WINDOW_FAULTS:
+                    self._until[name] = time.monotonic() + value
 
     def fires(self, name: str, rng: random.Random) -> bool:
-        """Roll a chance fault once; a count fault is used up as it fires."""
+        """Roll a chance fault once; a count fault is used up as it fires; a window fault fires while open."""
+        if name in WINDOW_FAULTS:
+            return self.seconds(name) > 0
         with self._lock:
             value = getattr(self, name)
             if isinstance(value, int) and value >= 1:
@@ -89,10 +104,14 @@ class Faults:
             return bool(value) and rng.random() < value
 
     def seconds(self, name: str) -> float:
+        """A seconds fault's value; for a window fault, the seconds it stays open from now."""
+        if name in WINDOW_FAULTS:
+            return max(0.0, round(self._until[name] - time.monotonic(), 3))
         return getattr(self, name)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        return {f.name: self.seconds(f.name) if f.name in WINDOW_FAULTS else getattr(self, f.name)
+                for f in fields(self) if not f.name.startswith("_")}
 
     def copy(self) -> "Faults":
         return Faults(**self.as_dict())

@@ -191,6 +191,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(faults.seconds("slow_responses"))
         if engine.fires("burst_429"):
             raise ApiError(429, "Too Many Requests", {"Retry-After": "1"})
+        if handler == "list" and engine.fires("list_500_for"):
+            raise ApiError(500, "Internal Server Error")  # Luma's list has been seen failing for a long stretch
         if method == "GET" and engine.fires("get_5xx"):
             status = (500, 502, 503)[int(engine._roll() * 3)]
             raise ApiError(status, "Internal Server Error")
