@@ -859,6 +859,48 @@ def test_flags_set_keys_and_faults_and_the_state_file_survives_a_restart(tmp_pat
         stop_simulator(again)
 
 
+
+def test_a_killed_simulator_restarted_on_its_state_file_keeps_every_generation_and_its_clock(tmp_path):
+    """`manage.py up` restarts the simulator on var/simulator-state.json: a SIGKILL must not lose what Luma made."""
+    flags = ["--state-file", str(tmp_path / "state.json"), "--time-scale", "0.2", "--jitter", "0"]  # 0.6 s + 4 s
+    key = {"Authorization": "Bearer any-key"}
+    sim = start_simulator(*flags, log_path=tmp_path / "sim.log")
+    api = f"{sim.root}/dream-machine/v1"
+    made_at = time.monotonic()
+    running = requests.post(f"{api}/generations/video", json={"model": "ray-2", "prompt": PROMPT}, headers=key,
+                            timeout=5).json()
+    done = requests.post(f"{api}/generations/video", json={"model": "ray-2", "prompt": PROMPT}, headers=key,
+                         timeout=5).json()
+    requests.post(f"{sim.root}/_sim/generations/{done['id']}/finish", json={"state": "completed"}, timeout=5)
+    before = requests.get(f"{api}/generations/{done['id']}", headers=key, timeout=5).json()
+    video_before = requests.get(before["assets"]["video"], timeout=10).content
+    wait_until(lambda: requests.get(f"{api}/generations/{running['id']}", headers=key, timeout=5).json()["state"]
+               == "dreaming")
+    time.sleep(0.4)  # the state file is written within 0.2 s of a change
+    sim.process.kill()
+    sim.process.wait()
+    time.sleep(max(0.0, made_at + 2.0 - time.monotonic()))  # down for a while: 2 s of its 4 s of dreaming pass
+
+    again = start_simulator(*flags, log_path=tmp_path / "sim2.log")
+    try:
+        api = f"{again.root}/dream-machine/v1"
+        after = requests.get(f"{api}/generations/{done['id']}", headers=key, timeout=5)
+        assert after.status_code == 200 and after.json()["state"] == "completed"
+        assert requests.get(after.json()["assets"]["video"], timeout=10).content == video_before
+
+        back = requests.get(f"{api}/generations/{running['id']}", headers=key, timeout=5)
+        assert back.status_code == 200 and back.json()["state"] == "dreaming"
+        wait_until(lambda: requests.get(f"{api}/generations/{running['id']}", headers=key, timeout=5).json()["state"]
+                   == "completed", timeout=10)
+        # Its clock went on: it finished on its first schedule (4.6 s after the create), not after 4 s of dreaming
+        # counted again from the restart (6 s or later).
+        assert time.monotonic() - made_at < 5.6
+        final = requests.get(f"{api}/generations/{running['id']}", headers=key, timeout=5).json()
+        clip = requests.get(final["assets"]["video"], headers={"Range": "bytes=0-"}, timeout=10)
+        assert clip.status_code == 206 and clip.content[4:8] == b"ftyp"
+    finally:
+        stop_simulator(again)
+
 def test_the_management_command_forwards_its_flags_to_the_simulator(capsys):
     from generations.management.commands.luma_simulator import Command
 

@@ -31,7 +31,6 @@ import hashlib
 import heapq
 import hmac
 import itertools
-import json
 import math
 import os
 import random
@@ -42,7 +41,6 @@ import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from . import media
@@ -50,6 +48,7 @@ from .callbacks import Dispatcher
 from .config import UPSCALE_DEFAULT, Config, cost_of
 from .faults import Faults
 from .loopback import fetch_ok, is_loopback_url
+from .persistence import StateFile
 from .validation import ApiError, parse
 
 TERMINAL = ("completed", "failed")
@@ -81,6 +80,7 @@ class Gen:
     queued_for: float = 0.0
     dreaming_for: float = 0.0
     eta: float = 0.0  # monotonic time it is expected to finish, for Retry-After
+    due_at: float = 0.0  # wall-clock time of its next step (start or finish): a restart keeps the clock going
     deleted: bool = False
 
 
@@ -92,7 +92,7 @@ class Engine:
     def __init__(self, config: Config, faults: Faults, seed: int | None, root_url: str, state_file: str | None = None):
         self.start_config, self.start_faults, self.seed = config.copy(), faults.copy(), seed
         self.root_url = root_url.rstrip("/")
-        self.state_file = state_file
+        self.state = StateFile(state_file, self.snapshot) if state_file else None
         self.lock = threading.RLock()
         self.rng_lock = threading.Lock()
         self.clock = threading.Condition(self.lock)
@@ -100,8 +100,10 @@ class Engine:
         self.dispatcher = Dispatcher(lambda: self.faults, None, self.rng_lock, config.allow_remote_callbacks,
                                      config.callback_retries, config.callback_timeout)
         self._clear()
-        if state_file and Path(state_file).exists():
-            self.load(state_file)
+        if self.state:
+            if saved := self.state.read():
+                self.load(saved)
+            self.state.start()
         threading.Thread(target=self._run_clock, daemon=True, name="clock").start()
 
     def _clear(self) -> None:
@@ -129,6 +131,7 @@ class Engine:
             self._clear()
             self.dispatcher.reset()
             self.clock.notify_all()
+        self._changed()
 
     # -- randomness, clock ------------------------------------------------------------------------------------
 
@@ -148,6 +151,8 @@ class Engine:
         return max(0.0, seconds * self.config.time_scale * (1 + jitter * (2 * self._roll() - 1)))
 
     def _schedule(self, gen_id: str, delay: float, action: str) -> None:
+        if gen := self.gens.get(gen_id):
+            gen.due_at = time.time() + delay
         heapq.heappush(self.timers, (time.monotonic() + delay, next(_tie), self.epoch, gen_id, action))
         self.clock.notify_all()
 
@@ -194,6 +199,7 @@ class Engine:
             self.inflight[gen.family].add(gen.id)
         if gen.callback_url:
             self.dispatcher.send(gen.id, gen.callback_url, self.to_api(gen), terminal=state in TERMINAL)
+        self._changed()
 
     # -- the Luma API -----------------------------------------------------------------------------------------
 
@@ -240,7 +246,8 @@ class Engine:
             self.inflight[family].add(gen.id)
             self._start_input_checks(gen, parsed.image_urls, parsed.media_urls)
             self._schedule(gen.id, gen.queued_for, "start")
-            return gen
+        self._changed()
+        return gen
 
     def _require_video(self, gen: Gen) -> None:
         if gen.output != "video":
@@ -295,6 +302,7 @@ class Engine:
             gen = self.visible(gen_id)
             gen.deleted = True
             self.inflight[gen.family].discard(gen.id)
+        self._changed()
 
     def page(self, limit: int, offset: int) -> dict:
         with self.lock:
@@ -445,6 +453,7 @@ class Engine:
             if "credits" in changes:
                 self.balance = self.config.credits  # "credits" sets the balance now, not only the start value
             self._configure_dispatcher()
+        self._changed()
 
     def _configure_dispatcher(self) -> None:
         self.dispatcher.allow_remote = self.config.allow_remote_callbacks
@@ -455,22 +464,30 @@ class Engine:
         with self.lock:
             return {**self.config.public(), "credits": self.balance, "seed": self.seed}
 
-    # -- persistence ------------------------------------------------------------------------------------------
+    # -- persistence (--state-file) ---------------------------------------------------------------------------
 
-    def save(self, path: str) -> None:
+    def _changed(self) -> None:
+        if self.state:
+            self.state.changed()
+
+    def save_state(self) -> None:
+        """Write the state file now (on shutdown); without one, nothing to do."""
+        if self.state:
+            self.state.write()
+
+    def snapshot(self) -> dict:
         with self.lock:
-            data = {"version": 1, "seq": self.seq, "balance": self.balance,
+            return {"version": 2, "seq": self.seq, "balance": self.balance, "secret": self.secret.hex(),
                     "generations": [asdict(g) for g in sorted(self.gens.values(), key=lambda g: g.seq)]}
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
 
-    def load(self, path: str) -> None:
-        data = json.loads(Path(path).read_text())
+    def load(self, data: dict) -> None:
+        """Take over a saved state; generations in flight go on from where their clock is now, not from scratch."""
         known = {f.name for f in fields(Gen)}
+        now = time.time()
         with self.lock:
             self.seq, self.balance = data["seq"], data["balance"]
+            if data.get("secret"):
+                self.secret = bytes.fromhex(data["secret"])  # asset URLs signed before the restart stay valid
             for raw in data["generations"]:
                 gen = Gen(**{k: v for k, v in raw.items() if k in known})
                 gen.inputs = "failed" if gen.inputs == "failed" else "ok"
@@ -478,7 +495,10 @@ class Engine:
                 if gen.state in TERMINAL or gen.deleted:
                     continue
                 self.inflight[gen.family].add(gen.id)
-                gen.eta = time.monotonic() + gen.queued_for + gen.dreaming_for
-                self._schedule(gen.id, gen.queued_for if gen.state == "queued" else gen.dreaming_for,
-                               "start" if gen.state == "queued" else "finish")
-
+                queued = gen.state == "queued"
+                if gen.due_at:
+                    delay = max(0.0, gen.due_at - now)
+                else:  # a file from before due_at was saved
+                    delay = gen.queued_for if queued else gen.dreaming_for
+                gen.eta = time.monotonic() + delay + (gen.dreaming_for if queued else 0.0)
+                self._schedule(gen.id, delay, "start" if queued else "finish")
