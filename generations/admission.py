@@ -4,31 +4,34 @@ At most LUMA_MAX_CONCURRENT in flight and LUMA_CREATES_PER_MINUTE sends a minute
 round-robin across users so one person's batch cannot starve the team.
 """
 
-from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from .models import Generation, LumaAccount, State
 
 
-def admission_order(rows: list[Generation]) -> list[Generation]:
-    """Round-robin across owners: everyone's oldest first, then everyone's second oldest, and so on."""
-    nth = Counter()
-    ranked = []
-    for row in sorted(rows, key=lambda r: (r.created_at, r.pk)):
-        nth[row.owner_id] += 1
-        ranked.append((nth[row.owner_id], row.created_at, row.pk, row))
-    return [row for *_, row in sorted(ranked, key=lambda item: item[:3])]
+# Queue places are worked out this far; further back, a card says only that it waits behind that many.
+SHOWN_PLACES = 500
+
+
+def in_admission_order(rows: QuerySet) -> QuerySet:
+    """Round-robin across owners: everyone's oldest first, then everyone's second oldest, and so on.
+
+    Done by the database (a window function), so the first few places cost the same at any queue length.
+    """
+    nth = Window(RowNumber(), partition_by=[F("owner_id")], order_by=[F("created_at").asc(), F("pk").asc()])
+    return rows.annotate(nth=nth).order_by("nth", "created_at", "pk")
 
 
 def queue_positions() -> dict[int, int]:
-    """The 1-based place of every pending row in the admission queue, by primary key."""
-    pending = list(Generation.objects.pending().visible().only("pk", "owner_id", "created_at"))
-    return {row.pk: place for place, row in enumerate(admission_order(pending), start=1)}
+    """The 1-based place of the first SHOWN_PLACES pending rows in the admission queue, by primary key."""
+    pending = in_admission_order(Generation.objects.pending().visible()).values_list("pk", flat=True)
+    return {pk: place for place, pk in enumerate(pending[:SHOWN_PLACES], start=1)}
 
 
 def free_slots(now=None) -> int:
@@ -54,8 +57,8 @@ def admit() -> list[int]:
         slots = free_slots(now)
         if not slots:
             return []
-        pending = list(Generation.objects.pending().visible().only("pk", "owner_id", "created_at"))
-        admitted = [row.pk for row in admission_order(pending)[:slots] if row.admit()]
+        first = in_admission_order(Generation.objects.pending().visible()).only("pk")[:slots]
+        admitted = [row.pk for row in first if row.admit()]
     return admitted
 
 

@@ -2,12 +2,16 @@
 
 Memory stays flat (fixed-size chunks into a temporary file); a cut download resumes with Range; an
 expired asset URL is replaced by a fresh one from Luma; the finished file is moved into place atomically.
+One run owns a row at a time: its claim token guards every write to the row, and an exclusive lock on the
+row's lock file guards the partial file, so a second worker can neither append to it nor move it.
 """
 
+import fcntl
 import hashlib
 import logging
 import os
 import queue
+import secrets
 import threading
 import time
 from datetime import timedelta
@@ -32,6 +36,10 @@ ATTEMPTS_PER_RUN = 4
 
 class IncompleteDownload(Exception):
     """The server closed the connection before sending every byte it announced."""
+
+
+class LostClaim(Exception):
+    """Another run owns the row now (an admin retried, or the sweep thought this run had stalled)."""
 
 
 class _Sink:
@@ -117,21 +125,48 @@ def _partial_path(pk: int) -> Path:
     return folder / f"{pk}.part"
 
 
-def claim(pk: int) -> bool:
-    """waiting/failed (or a stalled download) -> downloading. Only one worker wins a row."""
+def claim(pk: int) -> str | None:
+    """waiting/failed (or a stalled download) -> downloading. Only one worker wins a row; the winner gets the
+    claim token that its later writes must present."""
     now = timezone.now()
     stalled = now - timedelta(seconds=settings.LUMA_STALL_SECONDS)
-    return bool(
+    token = secrets.token_hex(8)
+    won = (
         Generation.objects.filter(pk=pk, state=State.COMPLETED, deleted_at__isnull=True)
         .filter(
             Q(archive_state__in=[ArchiveState.WAITING, ArchiveState.FAILED])
             | Q(archive_state=ArchiveState.DOWNLOADING, archive_updated_at__lt=stalled)
         )
-        .update(archive_state=ArchiveState.DOWNLOADING, archive_updated_at=now, archive_attempts=F("archive_attempts") + 1)
+        .update(archive_state=ArchiveState.DOWNLOADING, archive_updated_at=now, archive_claim=token,
+                archive_attempts=F("archive_attempts") + 1)
     )
+    return token if won else None
 
 
-def _fetch(client: luma.LumaClient, url: str, part: Path, pk: int) -> tuple[int, str]:
+def _mine(pk: int, token: str):
+    """The row, only while this run still owns its claim (an update through it writes nothing otherwise)."""
+    return Generation.objects.filter(pk=pk, archive_claim=token, archive_state=ArchiveState.DOWNLOADING)
+
+
+class _RowLock:
+    """An exclusive, non-blocking lock on the row's lock file, held for a whole archive run."""
+
+    def __init__(self, pk: int):
+        self.path = _partial_path(pk).with_suffix(".lock")
+
+    def __enter__(self) -> bool:
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *exc_info) -> None:
+        self.handle.close()  # releases the lock
+
+
+def _fetch(client: luma.LumaClient, url: str, part: Path, mine) -> tuple[int, str]:
     """Download url into part, resuming from what part already holds. Returns (size, sha256)."""
     digest = hashlib.sha256()
     have = part.stat().st_size if part.exists() else 0
@@ -146,7 +181,8 @@ def _fetch(client: luma.LumaClient, url: str, part: Path, pk: int) -> tuple[int,
         total = response.total_size
         received = have
         last_report = time.monotonic()
-        Generation.objects.filter(pk=pk).update(archive_size=total, archive_received=received, archive_updated_at=timezone.now())
+        if not mine.update(archive_size=total, archive_received=received, archive_updated_at=timezone.now()):
+            raise LostClaim()
         with open(part, mode) as out:
             flusher = _Flusher(out.fileno())
             try:
@@ -157,15 +193,14 @@ def _fetch(client: luma.LumaClient, url: str, part: Path, pk: int) -> tuple[int,
                         received += len(chunk)
                         if time.monotonic() - last_report >= PROGRESS_SECONDS:
                             last_report = time.monotonic()
-                            Generation.objects.filter(pk=pk).update(
-                                archive_received=received, archive_updated_at=timezone.now()
-                            )
+                            if not mine.update(archive_received=received, archive_updated_at=timezone.now()):
+                                raise LostClaim()
             finally:
                 flusher.close()
             out.flush()
             os.fsync(out.fileno())
     if total is not None and received != total:
-        Generation.objects.filter(pk=pk).update(archive_received=received)
+        mine.update(archive_received=received)
         raise IncompleteDownload(f"received {received} of {total} bytes")
     return received, digest.hexdigest()
 
@@ -195,9 +230,17 @@ def _make_poster(source: Path, target: Path, is_video: bool) -> bool:
 
 
 def archive_generation(pk: int) -> None:
-    if not claim(pk):
-        return
+    with _RowLock(pk) as locked:
+        if not locked:
+            return  # a run on this machine still holds the row; if it died, the lock died with it
+        token = claim(pk)
+        if token:
+            _archive(pk, token)
+
+
+def _archive(pk: int, token: str) -> None:
     row = Generation.objects.get(pk=pk)
+    mine = _mine(pk, token)
     client = luma.client_from_settings()
     part = _partial_path(pk)
     url = row.video_url if row.is_video else (row.image_url or row.video_url)
@@ -207,11 +250,16 @@ def archive_generation(pk: int) -> None:
             error = RuntimeError("Luma gave no asset URL for this generation")
         else:
             try:
-                size, sha256 = _fetch(client, url, part, pk)
-                _store(row, part, size, sha256)
+                size, sha256 = _fetch(client, url, part, mine)
+                _store(row, mine, part, size, sha256)
+                return
+            except LostClaim:
+                log.info("archive of %s: another run owns the row now; stopping", pk)
                 return
             except luma.LumaAssetHostNotAllowed as exc:
-                _give_up(row, f"Refused to download from a host that is not allowed: {exc}", final=True)
+                # Luma's own answer named a host we may not fetch from: a setting to fix (LUMA_ASSET_HOSTS),
+                # retried with backoff like any failure, never a permanent loss.
+                _give_up(row, mine, f"Refused to download from a host that is not allowed: {exc}")
                 return
             except luma.LumaAssetExpired as exc:
                 error = exc
@@ -222,7 +270,7 @@ def archive_generation(pk: int) -> None:
         time.sleep(min(0.5 * 2**attempt, 4))
         if not url:
             url = _fresh_url(client, row)
-    _give_up(row, f"Archive failed: {error}", final=False)
+    _give_up(row, mine, f"Archive failed: {error}")
 
 
 def _fresh_url(client: luma.LumaClient, row: Generation) -> str:
@@ -236,7 +284,9 @@ def _fresh_url(client: luma.LumaClient, row: Generation) -> str:
     return remote.video_url if row.is_video else (remote.image_url or remote.video_url)
 
 
-def _store(row: Generation, part: Path, size: int, sha256: str) -> None:
+def _store(row: Generation, mine, part: Path, size: int, sha256: str) -> None:
+    if not mine.update(archive_updated_at=timezone.now()):
+        raise LostClaim()
     extension = ".mp4" if row.is_video else (".png" if row.image_url.lower().split("?")[0].endswith(".png") else ".jpg")
     name = f"archive/{row.pk}-{sha256[:12]}{extension}"
     final = Path(settings.MEDIA_ROOT) / name
@@ -244,7 +294,7 @@ def _store(row: Generation, part: Path, size: int, sha256: str) -> None:
     os.replace(part, final)  # atomic on one filesystem: a reader sees no file or the whole file
     poster_name = f"posters/{row.pk}.jpg"
     has_poster = _make_poster(final, Path(settings.MEDIA_ROOT) / poster_name, row.is_video)
-    Generation.objects.filter(pk=row.pk).update(
+    stored = mine.update(
         archive_state=ArchiveState.DONE,
         archive_file=name,
         poster=poster_name if has_poster else "",
@@ -252,14 +302,16 @@ def _store(row: Generation, part: Path, size: int, sha256: str) -> None:
         archive_received=size,
         sha256=sha256,
         archive_error="",
+        archive_claim="",
         archive_updated_at=timezone.now(),
     )
-    row.record(Source.ARCHIVE, f"archived {size} bytes, sha256 {sha256[:12]}…")
+    if stored:
+        row.record(Source.ARCHIVE, f"archived {size} bytes, sha256 {sha256[:12]}…")
 
 
-def _give_up(row: Generation, message: str, final: bool) -> None:
-    fields = {"archive_state": ArchiveState.FAILED, "archive_error": message[:1000], "archive_updated_at": timezone.now()}
-    if final:
-        fields["archive_attempts"] = 99
-    Generation.objects.filter(pk=row.pk).update(**fields)
-    row.record(Source.ARCHIVE, message[:300])
+def _give_up(row: Generation, mine, message: str) -> None:
+    """This run failed; the sweep tries again with backoff (MAX_ARCHIVE_ATTEMPTS). Only the claim's owner writes."""
+    fields = {"archive_state": ArchiveState.FAILED, "archive_error": message[:1000], "archive_claim": "",
+              "archive_updated_at": timezone.now()}
+    if mine.update(**fields):
+        row.record(Source.ARCHIVE, message[:300])

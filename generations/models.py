@@ -1,6 +1,9 @@
 """Generations mirror Luma's generation objects: what was asked, what Luma says, and our archived copy.
 
-State moves only forward. `Generation.apply_remote` is the one place that applies Luma's news.
+`Generation.apply_remote` is the one place that applies Luma's news. Luma's states move only forward; the one
+exception is our own belief: a row we failed locally (Luma never said so) is corrected by Luma's truth.
+Callbacks are not news: Luma does not sign them, so a callback can only report progress or prompt a confirming
+read (`nudge`); terminal outcomes, asset URLs and Luma's id come from Luma's own answers.
 """
 
 from __future__ import annotations
@@ -77,8 +80,15 @@ VIDEO_KINDS = (Kind.TEXT_TO_VIDEO, Kind.IMAGE_TO_VIDEO, Kind.EXTEND, Kind.REVERS
 REMOTE_FIELDS = [
     "luma_id", "state", "reason", "luma_created_at", "luma_model", "video_url", "image_url", "progress_video_url",
     "raw", "submitted_at", "queued_at", "dreaming_at", "completed_at", "failed_at", "last_news_at", "next_poll_at",
-    "polls_without_news", "archive_state",
+    "polls_without_news", "archive_state", "failed_locally",
 ]
+# The states Luma itself reports.
+LUMA_STATES = (State.QUEUED, State.DREAMING, State.COMPLETED, State.FAILED)
+# A callback may prompt a confirming read of Luma at most this often per generation.
+NUDGE_EVERY = timedelta(seconds=5)
+# How often a row we failed locally is checked again with Luma, and for how long.
+RECHECK_AFTER = timedelta(minutes=2)
+RECHECKS = 6
 DEFAULT_DURATION = timedelta(seconds=90)
 # Median durations are recomputed at most this often per (kind, model), not on every callback.
 DURATION_CACHE_SECONDS = 60
@@ -180,6 +190,10 @@ class Generation(models.Model):
     last_news_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     polls_without_news = models.PositiveSmallIntegerField(default=0)
+    # We failed the row ourselves (a 404 read once, a create Luma never confirmed); Luma never said failed.
+    failed_locally = models.BooleanField(default=False)
+    # When a callback last prompted a confirming read of Luma (at most one per NUDGE_EVERY).
+    nudged_at = models.DateTimeField(null=True, blank=True)
 
     # Our archived copy.
     archive_state = models.CharField(max_length=12, choices=ArchiveState.choices, default=ArchiveState.NONE, blank=True)
@@ -191,6 +205,8 @@ class Generation(models.Model):
     archive_attempts = models.PositiveSmallIntegerField(default=0)
     archive_error = models.TextField(blank=True)
     archive_updated_at = models.DateTimeField(null=True, blank=True)
+    # Which archive run owns the row while downloading: only the owner may store or give up.
+    archive_claim = models.CharField(max_length=32, blank=True, default="")
 
     deleted_at = models.DateTimeField(null=True, blank=True)
     luma_deleted_at = models.DateTimeField(null=True, blank=True)
@@ -346,25 +362,23 @@ class Generation(models.Model):
         self.next_poll_at = max(now + backoff, expected_done + timedelta(seconds=5)) if news else now + backoff
 
     def apply_remote(self, remote: RemoteGeneration, source: str) -> bool:
-        """Apply what Luma says about this generation; returns whether our state moved.
+        """Apply what Luma says about this generation; returns whether the row changed state.
 
-        The only writer of a submitted row's state. Moves forward only, ignores repeats and stale news
-        (callbacks arrive duplicated and out of order), keeps fresher asset URLs, records an event,
-        and starts the archive when the generation completes.
+        The only writer of a submitted row's state. `remote` must be Luma's own answer (a create's answer, a
+        read, a list item); a callback's body is never passed here whole (see `apply_progress` and `nudge`).
+        Moves forward only, except that Luma's word overturns a failure we decided locally; ignores repeats
+        and stale news (answers arrive out of order), keeps fresher asset URLs, records an event for every
+        change, and starts the archive when the generation completes.
         """
         from . import tasks
 
-        heading = f"{source}: Luma says {remote.state or 'nothing'}"
         if self._is_old_news(remote):
-            # States never move back, so news that is behind this (possibly older) copy is behind the
-            # database too: record it without taking the row lock. Most repeated callbacks end here.
-            known = self.get_state_display().lower()
-            self.record(source, f"{heading}; {'already known' if remote.state == self.state else f'stale, we already know it is {known}'}")
-            return False
+            return False  # states never move back, so news behind this copy is behind the database too
+        heading = f"{source}: Luma says {remote.state or 'nothing'}"
         with transaction.atomic():
             # Optimistic first: merge into this copy and write it only if nobody applied news in between
             # (state and last_news_at unchanged). Under a race, merge again into a locked fresh copy.
-            seen = {"state": self.state, "last_news_at": self.last_news_at}
+            seen = {"state": self.state, "last_news_at": self.last_news_at, "failed_locally": self.failed_locally}
             row, outcome = self, self._merge(remote, source, heading)
             if outcome is not None:
                 moved = outcome[0]
@@ -374,12 +388,11 @@ class Generation(models.Model):
                     outcome = row._merge(remote, source, heading)
                     if outcome is not None:
                         row.save(update_fields=REMOTE_FIELDS)
-            if outcome is not None:
-                moved, summary = outcome
-                row.record(source, summary, remote.raw if moved else None)
-                if moved and row.state == State.COMPLETED:
+            if outcome is not None and outcome[0]:
+                row.record(source, outcome[1], remote.raw)
+                if row.state == State.COMPLETED:
                     tasks.enqueue("archive", row.pk)
-                if moved and row.is_terminal and Generation.objects.pending().exists():
+                if row.is_terminal and Generation.objects.pending().exists():
                     tasks.enqueue("admit")
         if row is not self:
             # The optimistic merge changed this copy; it must show what the database holds.
@@ -387,17 +400,50 @@ class Generation(models.Model):
                 setattr(self, name, getattr(row, name))
         return outcome is not None and outcome[0]
 
+    def apply_progress(self, state: str, source: str) -> bool:
+        """A callback's report that Luma has queued or started the generation: shown on the card at once.
+
+        Only a forward move between the in-progress states, never an id, an asset URL or an outcome, so a
+        forged callback can at most show "dreaming" early; the final word always comes from Luma's answers.
+        """
+        if state not in (State.QUEUED, State.DREAMING) or not self.luma_id:
+            return False
+        now = timezone.now()
+        behind = [s for s, rank in STATE_RANK.items() if rank < STATE_RANK[State(state)]]
+        fields = {"state": state, f"{state}_at": now}
+        if Generation.objects.filter(pk=self.pk, state__in=behind, luma_id=self.luma_id).update(**fields):
+            self.refresh_from_db()
+            self.record(source, f"{source}: Luma says {state}; now {self.get_state_display().lower()}")
+            return True
+        return False
+
+    def nudge(self, claimed_id: str = "") -> bool:
+        """A callback said something final (or came before we knew Luma's id): ask Luma, at most once per
+        NUDGE_EVERY. Returns whether a confirming read was queued. A finished row Luma already confirmed
+        has nothing left to learn, so callbacks about it cost nothing."""
+        from . import tasks
+
+        if self.is_terminal and not self.failed_locally:
+            return False
+        now = timezone.now()
+        if Generation.objects.filter(pk=self.pk).filter(
+            Q(nudged_at__isnull=True) | Q(nudged_at__lte=now - NUDGE_EVERY)
+        ).update(nudged_at=now):
+            tasks.enqueue("confirm", self.pk, claimed_id if not self.luma_id else "")
+            return True
+        return False
+
     def _merge(self, remote: RemoteGeneration, source: str, summary: str) -> tuple[bool, str] | None:
-        """Fold Luma's news into this instance (unsaved): (whether the state moved, the event summary),
-        or None when the news is ignored (an event says why)."""
+        """Fold Luma's answer into this instance (unsaved): (whether the state moved, the event summary),
+        or None when the answer is not about this row."""
         now = timezone.now()
         if self.luma_id and remote.id and remote.id != self.luma_id:
             self.record(source, f"{source}: ignored news about another generation ({remote.id})")
             return None
-        if remote.state not in STATE_RANK:
-            self.record(source, f"{summary}; not a state we know, ignored", remote.raw)
+        if remote.state not in LUMA_STATES:
             return None
-        moved = STATE_RANK[State(remote.state)] > STATE_RANK[State(self.state)] and not self.is_terminal
+        overturn = self.state == State.FAILED and self.failed_locally
+        moved = overturn or (STATE_RANK[State(remote.state)] > STATE_RANK[State(self.state)] and not self.is_terminal)
         if not self.luma_id and remote.id:
             self.luma_id = remote.id
         self.last_news_at = now
@@ -405,33 +451,33 @@ class Generation(models.Model):
             self.luma_created_at = remote.created_at
         if remote.model:
             self.luma_model = remote.model
-        same_state = remote.state == self.state
-        if moved or same_state:
+        if moved or remote.state == self.state:
             # A repeat of the current state may carry fresh asset URLs (expired links are re-issued).
             self.video_url = remote.video_url or self.video_url
             self.image_url = remote.image_url or self.image_url
             self.progress_video_url = remote.progress_video_url or ""
             self.raw = remote.raw
         if moved:
+            if overturn:
+                summary += f"; we had given up ({self.reason}), Luma's word stands"
+                self.failed_locally = False
+                self.reason, self.failed_at = "", None
             self.state = remote.state
             self.submitted_at = self.submitted_at or now
-            setattr(self, f"{'failed' if remote.state == State.FAILED else remote.state}_at", now)
+            setattr(self, f"{remote.state}_at", now)
             if remote.state == State.FAILED:
                 self.reason = remote.failure_reason or "Luma did not say why."
             if remote.state == State.COMPLETED:
                 self.archive_state = ArchiveState.WAITING
+            self.polls_without_news = 0
             self.schedule_next_poll(now, news=True)
             summary += f"; now {self.get_state_display().lower()}"
-        elif same_state:
-            summary += "; repeat, nothing new" if not self.is_terminal else "; already known"
-            if not self.is_terminal:
-                self.schedule_next_poll(now, news=False)
-        else:
-            summary += f"; stale, we already know it is {self.get_state_display().lower()}"
+        elif not self.is_terminal:
+            self.schedule_next_poll(now, news=remote.state != self.state)
         return moved, summary
 
     def _is_old_news(self, remote: RemoteGeneration) -> bool:
-        if remote.state not in STATE_RANK or (self.luma_id and remote.id != self.luma_id) or not self.luma_id:
+        if remote.state not in STATE_RANK or not self.luma_id or remote.id != self.luma_id or self.failed_locally:
             return False
         behind = STATE_RANK[State(remote.state)] < STATE_RANK[State(self.state)]
         repeat_of_final = remote.state == self.state and self.is_terminal and (
@@ -460,20 +506,21 @@ class Generation(models.Model):
         return bool(claimed)
 
     def requeue(self, why: str, source: str = "submit") -> None:
-        """Nothing reached Luma (429, unreachable): wait again as pending, keeping the place in the queue."""
-        if Generation.objects.filter(pk=self.pk, state__in=[State.SUBMITTING, State.UNCONFIRMED]).update(
+        """The create provably never reached Luma (a 429, or no connection was made): wait again as pending,
+        keeping the place in the queue. A create whose outcome is unknown never comes back here."""
+        if Generation.objects.filter(pk=self.pk, state=State.SUBMITTING).update(
             state=State.PENDING, submitted_at=None, next_poll_at=None
         ):
             self.refresh_from_db()
             self.record(source, why)
 
-    def mark_unconfirmed(self, why: str) -> None:
-        """The create may have reached Luma but its answer was lost: the sweep looks for it before anything else."""
+    def mark_unconfirmed(self, why: str, source: str = "submit") -> None:
+        """The create may have reached Luma but its answer was lost: the sweep looks for it by its token."""
         if Generation.objects.filter(pk=self.pk, state=State.SUBMITTING).update(
             state=State.UNCONFIRMED, next_poll_at=timezone.now() + timedelta(seconds=15)
         ):
             self.refresh_from_db()
-            self.record("submit", why)
+            self.record(source, why)
 
     def reject(self, reason: str, source: str = "submit") -> None:
         """Luma refused the request (400/422) or it can never be sent: a terminal outcome, nothing billed."""
@@ -489,16 +536,29 @@ class Generation(models.Model):
             tasks.enqueue("admit")
 
     def fail(self, reason: str, source: str) -> None:
-        """We gave up on a submitted generation (Luma lost it, or a create never took)."""
+        """We give up on a submitted generation ourselves (Luma lost it, or a create never showed up).
+
+        A belief, not Luma's word: the row is checked again a few times, and whatever Luma says later
+        (also a generation carrying this row's token) overturns it through apply_remote."""
         from . import tasks
 
+        now = timezone.now()
         updated = Generation.objects.filter(pk=self.pk, state__in=LIVE_STATES).update(
-            state=State.FAILED, reason=reason, failed_at=timezone.now(), next_poll_at=None
+            state=State.FAILED, reason=reason, failed_at=now, failed_locally=True, next_poll_at=now + RECHECK_AFTER,
+            polls_without_news=0,
         )
         if updated:
             self.refresh_from_db()
             self.record(source, f"failed: {reason}")
             tasks.enqueue("admit")
+
+    def recheck_later(self, now=None) -> None:
+        """A locally failed row found nothing new: look again later, backing off, then stop."""
+        now = now or timezone.now()
+        tries = self.polls_without_news + 1
+        Generation.objects.filter(pk=self.pk, state=State.FAILED, failed_locally=True).update(
+            polls_without_news=tries, next_poll_at=now + RECHECK_AFTER * 2**tries if tries < RECHECKS else None
+        )
 
 
 class GenerationEvent(models.Model):
@@ -508,6 +568,7 @@ class GenerationEvent(models.Model):
         USER = "user", "User"
         SUBMIT = "submit", "Submit"
         WEBHOOK = "webhook", "Callback"
+        CHECK = "check", "Callback, checked with Luma"
         POLL = "poll", "Poll"
         SWEEP = "sweep", "Sweep"
         IMPORT = "import", "Import"
@@ -566,6 +627,8 @@ class LumaAccount(models.Model):
     camera_motions = models.JSONField(default=list, blank=True)
     concepts = models.JSONField(default=list, blank=True)
     catalog_checked_at = models.DateTimeField(null=True, blank=True)
+    # The sweep that runs now holds this lease, so two sweeps never overlap.
+    sweep_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Luma account"
@@ -574,3 +637,15 @@ class LumaAccount(models.Model):
     def get(cls) -> LumaAccount:
         account, _ = cls.objects.get_or_create(pk=1)
         return account
+
+    @classmethod
+    def take_sweep_lease(cls, now, seconds: float):
+        """The lease's expiry if this caller may sweep now (no other sweep holds an unexpired lease), else None."""
+        cls.get()
+        until = now + timedelta(seconds=seconds)
+        taken = cls.objects.filter(pk=1).filter(Q(sweep_lease_until__isnull=True) | Q(sweep_lease_until__lt=now))
+        return until if taken.update(sweep_lease_until=until) else None
+
+    @classmethod
+    def release_sweep_lease(cls, until) -> None:
+        cls.objects.filter(pk=1, sweep_lease_until=until).update(sweep_lease_until=None)

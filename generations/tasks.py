@@ -5,6 +5,7 @@ least once): each says how in its docstring.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,10 +21,17 @@ log = logging.getLogger("lumaweb.tasks")
 Source = GenerationEvent.Source
 
 MAX_ARCHIVE_ATTEMPTS = 8
-MAX_SUBMIT_ATTEMPTS = 2
 LIST_PAGE = 100
-RECONCILE_PAGES = 3
+# Reconcile searches Luma's list back to the oldest doubtful create, at most this many pages.
+RECONCILE_MAX_PAGES = 50
+# Luma's clock and ours may differ; the search goes this much further back.
+CLOCK_MARGIN = timedelta(minutes=5)
+# A create we gave up on is still adopted if it shows up on Luma within this long.
+ADOPT_WITHIN = timedelta(hours=24)
 MAX_GETS_PER_SWEEP = 50
+# A sweep stops calling Luma after this many seconds; its lease outlives any sweep.
+SWEEP_BUDGET = 40
+SWEEP_LEASE = timedelta(minutes=5)
 CREDITS_EVERY = timedelta(minutes=5)
 CATALOG_EVERY = timedelta(hours=6)
 
@@ -93,7 +101,7 @@ def submit(pk: int) -> None:
 def refresh(pk: int) -> None:
     """Ask Luma for one generation and apply the answer. Read-only on Luma, so any repeat is harmless."""
     row = Generation.objects.get(pk=pk)
-    if not row.luma_id or row.is_terminal:
+    if not row.luma_id or (row.is_terminal and not row.failed_locally):
         return
     _refresh_one(luma.client_from_settings(), row, Source.POLL)
 
@@ -105,27 +113,47 @@ def refresh_any(pk: int) -> None:
         _refresh_one(luma.client_from_settings(), row, Source.ADMIN)
 
 
+def confirm(pk: int, claimed_id: str = "") -> None:
+    """A callback prompted us (Generation.nudge): read the truth from Luma and apply it. Read-only on Luma.
+
+    A callback that came before we knew Luma's id names an id; it is adopted only if Luma's own answer for that
+    id carries this row's callback token (Luma echoes request.callback_url), so a forged id binds nothing.
+    """
+    row = Generation.objects.get(pk=pk)
+    if row.deleted_at or (row.is_terminal and not row.failed_locally):
+        return
+    client = luma.client_from_settings()
+    if row.luma_id:
+        _refresh_one(client, row, Source.CHECK)
+        return
+    if not claimed_id:
+        return
+    try:
+        remote = client.get(claimed_id)
+    except luma.LumaError as error:
+        log.info("could not check the id a callback named for generation %s: %s", pk, type(error).__name__)
+        return
+    if _token_of(remote) != row.callback_token:
+        row.record(Source.CHECK, "a callback named a generation that is not ours; ignored")
+        return
+    row.apply_remote(remote, source=Source.CHECK)
+
+
 def _refresh_one(client: luma.LumaClient, row: Generation, source: str) -> None:
     try:
         remote = client.get(row.luma_id)
     except luma.LumaNotFound:
-        row.fail("Luma no longer has this generation (deleted on Luma?).", source)
+        if row.state == State.FAILED:
+            row.recheck_later()
+        else:
+            row.fail("Luma says it has no such generation (deleted on Luma?); we will check again a few times.",
+                     source)
     except luma.LumaError as error:
         Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now() + timedelta(minutes=1))
-        row.record(source, f"{source}: could not ask Luma ({error})")
+        log.info("%s: could not ask Luma about generation %s: %s", source, row.pk, error)
     else:
-        row.apply_remote(remote, source=source)
-
-
-def _recent_remote(client: luma.LumaClient, pages: int) -> list[luma.Generation]:
-    """Luma's newest generations, one list call per page of 100."""
-    found: list[luma.Generation] = []
-    for page in range(pages):
-        result = client.list(limit=LIST_PAGE, offset=page * LIST_PAGE)
-        found.extend(result.generations)
-        if not result.has_more:
-            break
-    return found
+        if not row.apply_remote(remote, source=source) and row.state == State.FAILED and row.failed_locally:
+            row.recheck_later()
 
 
 def _token_of(remote: luma.Generation) -> str:
@@ -137,49 +165,84 @@ def stall_after() -> timedelta:
     return timedelta(seconds=settings.LUMA_STALL_SECONDS)
 
 
-def reconcile(client: luma.LumaClient, now) -> None:
+def _scan_back(client: luma.LumaClient, since, deadline: float) -> tuple[dict[str, luma.Generation], bool]:
+    """Luma's generations by callback token, newest first, back to `since` (Luma's clock, with a margin).
+
+    Returns (found, complete): complete is False when the scan stopped early (page cap, time budget), so
+    nobody may conclude from it that a create never reached Luma.
+    """
+    found: dict[str, luma.Generation] = {}
+    for page in range(RECONCILE_MAX_PAGES):
+        result = client.list(limit=LIST_PAGE, offset=page * LIST_PAGE)
+        for remote in result.generations:
+            token = _token_of(remote)
+            if token:
+                found.setdefault(token, remote)
+        created = [remote.created_at for remote in result.generations if remote.created_at]
+        if not result.has_more or not result.generations or (created and min(created) < since):
+            return found, True
+        if time.monotonic() > deadline:
+            break
+    return found, False
+
+
+def reconcile(client: luma.LumaClient, now, deadline: float = float("inf")) -> None:
     """Find the creates whose answer was lost: Luma echoes each row's callback URL, whose token is unique.
 
-    Only after the grace period with no match is a row sent again (once) or failed, so a lost answer
-    never bills twice.
+    Luma's list is searched back to the oldest such row's submit time. A create whose outcome is unknown is
+    never sent again: after the grace period with a complete search and no match, the row is failed locally
+    (nothing billed as far as Luma's list shows), and it is still adopted if its generation shows up later.
     """
-    lost_before = now - stall_after()
+    for row in Generation.objects.filter(state=State.SUBMITTING, submitted_at__lt=now - stall_after()):
+        # Claimed long ago and never answered: the worker died around the request.
+        row.mark_unconfirmed("The worker sending this create stopped; checking whether Luma received it.",
+                             Source.SWEEP)
     doubtful = list(
-        Generation.objects.filter(
-            Q(state=State.UNCONFIRMED, next_poll_at__isnull=True)
-            | Q(state=State.UNCONFIRMED, next_poll_at__lte=now)
-            # Claimed long ago and never answered: the worker died around the request.
-            | Q(state=State.SUBMITTING, submitted_at__lt=lost_before)
-        )
+        Generation.objects.filter(state=State.UNCONFIRMED).filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
     )
-    if not doubtful:
+    given_up = list(
+        Generation.objects.filter(state=State.FAILED, failed_locally=True, luma_id__isnull=True,
+                                  submitted_at__gte=now - ADOPT_WITHIN, next_poll_at__lte=now)
+    )
+    rows = doubtful + given_up
+    if not rows:
         return
-    by_token = {_token_of(remote): remote for remote in _recent_remote(client, RECONCILE_PAGES)}
+    since = min(row.submitted_at or now for row in rows) - CLOCK_MARGIN
+    by_token, complete = _scan_back(client, since, deadline)
     grace = timedelta(seconds=settings.LUMA_RECONCILE_GRACE_SECONDS)
-    for row in doubtful:
+    for row in rows:
         remote = by_token.get(row.callback_token)
         if remote is not None:
             row.apply_remote(remote, source=Source.SWEEP)
-        elif row.submitted_at and row.submitted_at > now - grace:
+        elif row.state == State.FAILED:
+            row.recheck_later(now)
+        elif not complete or (row.submitted_at and row.submitted_at > now - grace):
             Generation.objects.filter(pk=row.pk).update(next_poll_at=now + timedelta(seconds=20))
-        elif 0 < row.submit_attempts < MAX_SUBMIT_ATTEMPTS:
-            row.requeue("Luma has no trace of our create after the grace period; sending it again.", Source.SWEEP)
         else:
-            row.fail("Luma never confirmed this request; we stopped rather than risk paying twice.", Source.SWEEP)
+            row.fail("Luma has no generation from this request, so it was not sent again (that could bill "
+                     "twice). If it shows up on Luma later, it will appear here.", Source.SWEEP)
 
 
-def poll_due(client: luma.LumaClient, now) -> None:
-    """Refresh in-flight generations with no recent news; one list call covers many at once."""
+def poll_due(client: luma.LumaClient, now, deadline: float = float("inf")) -> None:
+    """Refresh in-flight generations with no recent news (and locally failed ones due a re-check).
+
+    One list call covers many at once; when the list fails, each is read by id instead.
+    """
     due = list(
-        Generation.objects.filter(state__in=[State.QUEUED, State.DREAMING], luma_id__isnull=False)
-        .filter(next_poll_at__lte=now)
+        Generation.objects.filter(luma_id__isnull=False, next_poll_at__lte=now)
+        .filter(Q(state__in=[State.QUEUED, State.DREAMING]) | Q(state=State.FAILED, failed_locally=True))
         .order_by("next_poll_at")[: LIST_PAGE * 2]
     )
     if not due:
         return
     remaining = due
     if len(due) > 1:
-        recent = {remote.id: remote for remote in _recent_remote(client, 1)}
+        try:
+            recent = {remote.id: remote for remote in client.list(limit=LIST_PAGE).generations}
+        except luma.LumaError as error:
+            log.warning("Luma's list failed (%s); reading %d generation(s) one by one", type(error).__name__,
+                        min(len(due), MAX_GETS_PER_SWEEP))
+            recent = {}
         remaining = []
         for row in due:
             if row.luma_id in recent:
@@ -187,6 +250,8 @@ def poll_due(client: luma.LumaClient, now) -> None:
             else:
                 remaining.append(row)
     for row in remaining[:MAX_GETS_PER_SWEEP]:
+        if time.monotonic() > deadline:
+            break
         _refresh_one(client, row, Source.SWEEP)
 
 
@@ -198,7 +263,7 @@ def restart_archives(now) -> None:
         | Q(archive_state=ArchiveState.DOWNLOADING, archive_updated_at__lt=now - stall_after())
         | Q(archive_state=ArchiveState.FAILED, archive_attempts__lt=MAX_ARCHIVE_ATTEMPTS)
     )
-    for row in candidates.only("pk", "archive_state", "archive_attempts", "archive_updated_at"):
+    for row in candidates.only("pk", "archive_state", "archive_attempts", "archive_updated_at")[:200]:
         if row.archive_state == ArchiveState.FAILED:
             wait = timedelta(seconds=30 * 2 ** min(row.archive_attempts, 8))
             if row.archive_updated_at and row.archive_updated_at > now - wait:
@@ -209,14 +274,29 @@ def restart_archives(now) -> None:
 def resubmit_lost(now) -> None:
     """Admitted rows whose submit task vanished before it claimed the row: queue it again (the claim dedups)."""
     lost = Generation.objects.filter(state=State.SUBMITTING, submitted_at__isnull=True, next_poll_at__lt=now)
-    for pk in lost.values_list("pk", flat=True):
+    for pk in lost.values_list("pk", flat=True)[:200]:
         Generation.objects.filter(pk=pk).update(next_poll_at=now + stall_after())
         enqueue("submit", pk)
 
 
 def sweep() -> None:
-    """Repair whatever a lost task or a lost callback left behind. Runs every minute; each step is idempotent."""
+    """Repair whatever a lost task or a lost callback left behind. Runs every minute; each step is idempotent.
+
+    One sweep at a time: a lease on the account row keeps a slow sweep (Luma timing out) from overlapping the
+    next one, and the calls to Luma stop after SWEEP_BUDGET seconds, leaving the rest to the next sweep.
+    """
     now = timezone.now()
+    lease = LumaAccount.take_sweep_lease(now, SWEEP_LEASE.total_seconds())
+    if lease is None:
+        log.info("sweep skipped: the previous sweep is still running")
+        return
+    try:
+        _sweep(now, deadline=time.monotonic() + SWEEP_BUDGET)
+    finally:
+        LumaAccount.release_sweep_lease(lease)
+
+
+def _sweep(now, deadline: float) -> None:
     admit()
     resubmit_lost(now)
     restart_archives(now)
@@ -230,7 +310,7 @@ def sweep() -> None:
         return
     for step in (reconcile, poll_due):
         try:
-            step(client, now)
+            step(client, now, deadline)
         except luma.LumaError as error:
             log.warning("sweep step %s could not reach Luma: %s", step.__name__, error)
     account = LumaAccount.get()

@@ -38,6 +38,8 @@ from .models import State, _duration_cache
 PAGE_SIZE = 12
 MAX_POLLED_CARDS = 200
 LINEAGE_DEPTH = 6
+# The detail page lists this many of a generation's newest events.
+EVENTS_SHOWN = 100
 LINEAGE_NODES = 60
 
 
@@ -59,6 +61,9 @@ def ordinal(n: int) -> str:
 def next_step(generation: Generation) -> tuple[str, str]:
     """What a person can do about a failure: (advice, label of the try-again link). Luma's reasons are free text."""
     reason = generation.reason.lower()
+    if generation.failed_locally:
+        return ("Luma has not told us this failed: we stopped waiting. If Luma made it after all, this card "
+                "turns into the result by itself; trying again now could pay twice.", "Try again anyway")
     if any(word in reason for word in ("input frame", "frame moderation", "moderate image", "image")):
         return "Luma could not use the image. Use a public JPEG or PNG it can fetch, then try again.", "Fix the image"
     if "concept" in reason:
@@ -359,22 +364,26 @@ def favourite(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_back(request, reverse("generations:dashboard")))
 
 
-def _lineage_up(generation: Generation, depth: int = 0) -> list[dict]:
-    """What a generation was made from, as a tree that grows upward (one query per level)."""
-    links = [
-        ("start frame", generation.frame0_generation_id),
-        ("end frame", generation.frame1_generation_id),
-        ("source", generation.source_id),
-    ]
-    ids = [pk for _, pk in links if pk]
-    if not ids or depth >= LINEAGE_DEPTH:
-        return []
-    rows = {row.pk: row for row in Generation.objects.select_related("owner").filter(pk__in=ids)}
-    return [
-        {"g": rows[pk], "role": role, "children": _lineage_up(rows[pk], depth + 1)}
-        for role, pk in links
-        if pk in rows
-    ]
+def _lineage_up(generation: Generation) -> list[dict]:
+    """What a generation was made from, as a tree that grows upward: one query per level, bounded in depth."""
+    roles = (("start frame", "frame0_generation_id"), ("end frame", "frame1_generation_id"), ("source", "source_id"))
+    root = {"g": generation, "children": []}
+    level = [root]
+    for _ in range(LINEAGE_DEPTH):
+        wanted = {getattr(node["g"], field) for node in level for _, field in roles} - {None}
+        if not wanted:
+            break
+        rows = {row.pk: row for row in Generation.objects.select_related("owner").filter(pk__in=wanted)}
+        next_level = []
+        for node in level:
+            for role, field in roles:
+                parent = rows.get(getattr(node["g"], field))
+                if parent is not None:
+                    child = {"g": parent, "role": role, "children": []}
+                    node["children"].append(child)
+                    next_level.append(child)
+        level = next_level
+    return root["children"]
 
 
 def _lineage_down(generation: Generation) -> list[dict]:
@@ -406,11 +415,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one generation: the video, every parameter, the events, the lineage; raw JSON for staff."""
     generation = generation_for(request.user, pk)
     generation.is_favourite = Favourite.objects.filter(user=request.user, generation=generation).exists()
+    # The newest events only: a generation called back a thousand times must not make a page of thousands.
+    events = list(generation.events.order_by("-created_at", "-id")[:EVENTS_SHOWN])
+    event_count = generation.events.count() if len(events) == EVENTS_SHOWN else len(events)
     context = {
         **page_context(request),
         "card": build_cards([generation], request.user)[0],
         "g": generation,
-        "events": list(generation.events.all()),
+        "events": events[::-1],
+        "earlier_events": max(event_count - EVENTS_SHOWN, 0),
         "made_from": _lineage_up(generation),
         "made_into": _lineage_down(generation),
         "estimate": pricing.estimate_cents(generation.kind, generation.model, generation.resolution,

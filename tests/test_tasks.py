@@ -202,7 +202,7 @@ def test_a_create_whose_answer_is_lost_is_found_by_the_sweep_not_sent_again(alic
     assert luma_sim.creates(row.callback_token)["count"] == 1
 
 
-def test_a_create_that_never_reached_luma_is_sent_again_after_the_grace_period(alice, luma_sim, luma_settings, jobs):
+def test_a_create_whose_outcome_is_unknown_is_never_sent_again(alice, luma_sim, luma_settings, jobs):
     row = ask(alice)
     tasks.admit()
     # The worker died after claiming the row but before its request left: Luma has nothing.
@@ -211,14 +211,141 @@ def test_a_create_that_never_reached_luma_is_sent_again_after_the_grace_period(a
     )
     jobs.queue.clear()
 
+    for _ in range(3):
+        Generation.objects.filter(pk=row.pk, state=State.UNCONFIRMED).update(next_poll_at=timezone.now())
+        tasks.sweep()
+        jobs.run()
+
+    row.refresh_from_db()
+    assert row.state == State.FAILED and row.failed_locally
+    assert "not sent again" in row.reason
+    assert luma_sim.creates(row.callback_token)["attempts"] == 0
+
+
+def test_a_given_up_create_is_adopted_when_it_shows_up_on_luma(alice, luma_sim, luma_settings, jobs):
+    row = ask(alice)
+    tasks.admit()
+    Generation.objects.filter(pk=row.pk).update(state=State.UNCONFIRMED, submitted_at=timezone.now() - timedelta(minutes=5),
+                                                submit_attempts=1, next_poll_at=timezone.now())
+    jobs.queue.clear()
     tasks.sweep()
-    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.FAILED
+
+    # The create did reach Luma after all (late), carrying the row's callback URL.
+    made = luma_sim.create(prompt=row.prompt, callback_url=row.callback_url)
+    luma_sim.finish(made["id"])
+    Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now())
     tasks.sweep()
     jobs.run()
 
     row.refresh_from_db()
-    assert row.state == State.QUEUED
+    assert row.luma_id == made["id"] and not row.failed_locally
+    assert_archived_like_luma(row, luma_sim)
+
+
+def test_reconcile_searches_lumas_list_back_to_the_rows_submit_time(alice, luma_sim, luma_settings, jobs):
+    luma_sim.config(limits=False)
+    luma_sim.faults(drop_after_create=1)
+    row = ask(alice)
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.UNCONFIRMED
+    for i in range(340):  # other work of the team's, newer than ours: more than three pages of the list
+        luma_sim.create(prompt=f"newer {i}")
+    Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now(),
+                                                submitted_at=timezone.now() - timedelta(minutes=10))
+
+    tasks.sweep()
+    jobs.run()
+
+    row.refresh_from_db()
+    assert row.luma_id and row.state in (State.QUEUED, State.DREAMING, State.COMPLETED)
     assert luma_sim.creates(row.callback_token)["count"] == 1
+
+
+def test_a_broken_list_does_not_stop_polling_or_give_up_on_creates(alice, luma_sim, luma_settings, jobs):
+    rows = [ask(alice, prompt=f"clip {i}") for i in range(3)]
+    jobs.run()
+    for row in rows:
+        row.refresh_from_db()
+        luma_sim.finish(row.luma_id)
+    luma_sim.faults(drop_after_create=1)
+    doubtful = ask(alice, prompt="answer lost")
+    jobs.run()
+    Generation.objects.filter(pk=doubtful.pk).update(submitted_at=timezone.now() - timedelta(minutes=10))
+    luma_sim.faults(list_500_for=600)
+    Generation.objects.update(next_poll_at=timezone.now() - timedelta(seconds=1))
+
+    tasks.sweep()
+    jobs.run()
+
+    assert {Generation.objects.get(pk=r.pk).state for r in rows} == {State.COMPLETED}
+    assert all(Generation.objects.get(pk=r.pk).archive_state == ArchiveState.DONE for r in rows)
+    doubtful.refresh_from_db()
+    assert doubtful.state == State.UNCONFIRMED  # not given up on while Luma's list cannot be searched
+
+
+def test_two_sweeps_never_overlap(alice, luma_sim, luma_settings, jobs):
+    lease = LumaAccount.take_sweep_lease(timezone.now(), 300)
+    row = ask(alice)
+    jobs.queue.clear()
+
+    tasks.sweep()  # another sweep holds the lease: this one does nothing
+
+    assert not jobs.queue
+    assert Generation.objects.get(pk=row.pk).state == State.PENDING
+    LumaAccount.release_sweep_lease(lease)
+    tasks.sweep()
+    assert "submit" in jobs.names()
+
+
+def test_only_the_owner_of_an_archive_claim_may_store_it(alice, luma_sim, luma_settings, jobs):
+    from generations import archive
+
+    row = ask(alice)
+    jobs.run()
+    row.refresh_from_db()
+    luma_sim.finish(row.luma_id)
+    tasks.refresh(row.pk)
+    jobs.queue.clear()
+    first = archive.claim(row.pk)
+    # An admin's retry (or a sweep that thinks the first run stalled) hands the row to a second run.
+    Generation.objects.filter(pk=row.pk).update(archive_state=ArchiveState.FAILED)
+    second = archive.claim(row.pk)
+    assert first and second and first != second
+
+    archive._archive(row.pk, first)  # the first run finishes late: it must write nothing
+    row.refresh_from_db()
+    assert row.archive_state == ArchiveState.DOWNLOADING and not row.archive_file
+
+    archive._archive(row.pk, second)
+    row.refresh_from_db()
+    assert_archived_like_luma(row, luma_sim)
+
+
+def test_a_running_archive_on_this_machine_keeps_a_second_worker_out(alice, luma_sim, luma_settings, jobs):
+    from generations import archive
+
+    row = completed_video(alice, luma_sim, jobs)
+    Generation.objects.filter(pk=row.pk).update(archive_state=ArchiveState.FAILED)
+    with archive._RowLock(row.pk) as locked:
+        assert locked
+        tasks.archive(row.pk)  # a second worker: the lock is held, so it claims nothing
+        assert Generation.objects.get(pk=row.pk).archive_state == ArchiveState.FAILED
+
+
+def test_queue_places_are_read_from_the_database_in_round_robin_order(alice, bob, luma_settings, jobs):
+    luma_settings.LUMA_MAX_CONCURRENT = 0
+    for i in range(30):
+        ask(alice, prompt=f"alice {i}")
+    ask(bob, prompt="bob 0")
+
+    positions = admission.queue_positions()
+
+    bob_row = Generation.objects.get(prompt="bob 0")
+    assert positions[bob_row.pk] == 2
+    assert sorted(positions.values()) == list(range(1, 32))
 
 
 def test_a_429_keeps_the_rows_place_and_pauses_the_team(alice, bob, luma_sim, luma_settings, jobs):
