@@ -32,6 +32,20 @@ def processes_of(var_dir: Path) -> list[int]:
     return pids
 
 
+def child_of(parent: int, marker: str) -> int:
+    """The PID of parent's child whose command line contains marker (the simulator, qcluster or granian)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent and marker in cmdline:
+                return int(entry.name)
+    raise AssertionError(f"no child of {parent} runs {marker}")
+
+
 def wait_for(predicate, timeout: float, what: str, log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,7 +59,8 @@ def csrf(html: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 
 
-def test_the_run_command_goes_from_nothing_to_a_playing_video_and_ctrl_c_stops_everything(tmp_path):
+def test_the_run_command_goes_from_nothing_to_a_playing_video_outlives_its_children_and_ctrl_c_stops_everything(
+        tmp_path):
     port, sim_port, var = free_port(), free_port(), tmp_path / "var"
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL", "LUMAAI_API_KEY", "LUMA_BASE_URL", "PUBLIC_BASE_URL",
@@ -69,22 +84,57 @@ def test_the_run_command_goes_from_nothing_to_a_playing_video_and_ctrl_c_stops_e
         home = browser.post(f"{site}/accounts/login/", data={
             "username": "admin", "password": password, "csrfmiddlewaretoken": csrf(login.text)})
         assert home.url == f"{site}/" and "Make something" in home.text
-        created = browser.post(f"{site}/create/", allow_redirects=False, data={
-            "csrfmiddlewaretoken": csrf(home.text), "what": "video", "prompt": "A teddy bear in Times Square",
-            "model": "ray-2", "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9",
-            "client_token": "up-test-1"})
-        assert created.status_code == 302
-        pk = re.fullmatch(r"/#card-(\d+)", created.headers["Location"]).group(1)
 
-        def archived():
+        def create(n: int) -> str:
+            page = browser.get(f"{site}/")
+            created = browser.post(f"{site}/create/", allow_redirects=False, data={
+                "csrfmiddlewaretoken": csrf(page.text), "what": "video", "prompt": f"A teddy bear in Times Square {n}",
+                "model": "ray-2", "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9",
+                "client_token": f"up-test-{n}"})
+            assert created.status_code == 302
+            return re.fullmatch(r"/#card-(\d+)", created.headers["Location"]).group(1)
+
+        def archived(pk: str):
             answer = browser.get(f"{site}/generations/{pk}/video/", headers={"Range": "bytes=0-"})
             return answer if answer.status_code == 206 else None
 
-        video = wait_for(archived, 60, "the video to be archived", log)
+        def luma_made() -> list[dict]:
+            return requests.get(f"http://127.0.0.1:{sim_port}/_sim/generations", timeout=5).json()["generations"]
+
+        first = create(1)
+        video = wait_for(lambda: archived(first), 60, "the video to be archived", log)
         assert video.headers["Content-Type"] == "video/mp4"
-        luma = requests.get(f"http://127.0.0.1:{sim_port}/_sim/generations", timeout=5).json()["generations"]
-        assert [g["sha256"] for g in luma] == [hashlib.sha256(video.content).hexdigest()]
-        assert len(processes_of(var)) >= 4  # up, simulator, gunicorn, the job cluster
+        assert [g["sha256"] for g in luma_made()] == [hashlib.sha256(video.content).hexdigest()]
+        middle = browser.get(f"{site}/generations/{first}/video/", headers={"Range": "bytes=100-199"})
+        assert middle.status_code == 206 and middle.content == video.content[100:200]
+        assert len(processes_of(var)) >= 4  # up, simulator, web server, the job cluster
+        # Luma's callbacks reached the site and were logged, without the token that is their only credential.
+        token = luma_made()[0]["callback_url"].rstrip("/").rpartition("/")[2]
+        assert "/webhooks/luma/" in log.read_text() and token not in log.read_text()
+
+        # A child that dies is restarted, and the site goes on working.
+        for name, marker in (("jobs", "qcluster"), ("web", "granian")):
+            os.kill(child_of(up.pid, marker), signal.SIGKILL)
+            wait_for(lambda: f"{name} exited with code -9; restarting it (restart 1" in log.read_text(), 20,
+                     f"{name} to be restarted", log)
+
+        def site_answers() -> bool:
+            try:
+                return browser.get(f"{site}/", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(site_answers, 30, "the site to answer again", log)
+        second = create(2)
+        # The simulator too, and with its state file it still knows what it made and what it is making.
+        wait_for(lambda: len(luma_made()) == 2, 20, "the second create to reach the simulator", log)
+        time.sleep(0.5)
+        os.kill(child_of(up.pid, "generations.simulator"), signal.SIGKILL)
+        wait_for(lambda: "simulator exited with code -9; restarting it (restart 1" in log.read_text(), 20,
+                 "the simulator to be restarted", log)
+        again = wait_for(lambda: archived(second), 60, "the second video to be archived", log)
+        assert [g["sha256"] for g in luma_made()] == [hashlib.sha256(video.content).hexdigest(),
+                                                      hashlib.sha256(again.content).hexdigest()]
 
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C
         assert up.wait(timeout=30) == 0
