@@ -1,6 +1,7 @@
 """Downloading Luma's assets (videos, images) from allowed hosts only, streamed, resumable with Range.
 
-The API key never goes to an asset host: these requests carry no Authorization header at all.
+The API key never goes to an asset host: these requests carry no Authorization header at all. Every hop is read
+with one parser and sent through a guarded connection that refuses non-public peers (see urlsafety).
 """
 
 from __future__ import annotations
@@ -14,22 +15,20 @@ import requests
 
 from .luma_errors import (
     TRANSPORT_ERRORS,
-    LumaAssetExpired,
     LumaAssetHostNotAllowed,
     LumaConnectionError,
     LumaError,
     LumaTimeout,
-    detail_of,
-    error_for_status,
+    asset_error_for_status,
     short_reason,
 )
+from .urlsafety import Policy, Target, UnsafeURL, adapter_for, host_allowed, literal_hosts, parse, target_of
+from .urlsafety import trusted_from_settings
 
 log = logging.getLogger("lumaweb.luma")
 
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)
-# A signed CDN link that has expired answers 403 (S3, CloudFront) or 401/404/410 elsewhere.
-_EXPIRED = (401, 403, 404, 410)
 
 
 class _NoAuth(requests.auth.AuthBase):
@@ -94,47 +93,50 @@ def normalise_hosts(entries: Iterable[str]) -> frozenset[str]:
 
 
 def check_asset_url(url: str, allowed: frozenset[str]) -> str:
-    """Raise LumaAssetHostNotAllowed unless url is http(s) on an allowed host; return it without its query
-    (which may hold a signature) for messages and logs.
+    """Raise LumaAssetHostNotAllowed unless url is a plain http(s) URL on an allowed host; return it without its
+    query (which may hold a signature) for messages and logs.
 
     "host" allows that host on the scheme's default port, "host:port" exactly that, "*.example.com" any
-    subdomain on the default port.
+    subdomain on the default port. Addresses are checked when connecting (open_asset).
     """
-    parts = urlsplit(url if isinstance(url, str) else "")
-    netloc = parts.netloc.rpartition("@")[2]
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = repr(url.split("?")[0][:100]) if isinstance(url, str) and url else "an empty URL"
-        raise LumaAssetHostNotAllowed(f"Refusing to download {shown}: only http and https URLs are fetched.")
+    return _allowed(_read(parse, url), allowed).describe
+
+
+def _read(reader, value) -> Target:
     try:
-        port = parts.port
-    except ValueError:
-        raise LumaAssetHostNotAllowed(f"Refusing to download from {netloc}: the port is not a number.") from None
-    host = parts.hostname.lower()
-    default = 443 if parts.scheme == "https" else 80
-    names = {f"{host}:{port or default}"}
-    if port in (None, default):
-        names.add(host)
-        names.update(f"*.{host.split('.', i)[-1]}" for i in range(1, host.count(".") + 1))
-    if not names & allowed:
+        return reader(value)
+    except UnsafeURL as exc:
+        raise LumaAssetHostNotAllowed(f"Refusing to download: {exc}") from None
+
+
+def _allowed(target: Target, allowed: frozenset[str]) -> Target:
+    if not host_allowed(target.scheme, target.host, target.port, allowed):
         raise LumaAssetHostNotAllowed(
-            f"Refusing to download from {netloc}: it is not one of the allowed asset hosts (LUMA_ASSET_HOSTS).",
-            detail=netloc)
-    return f"{parts.scheme}://{netloc}{parts.path}"
+            f"Refusing to download from {target.netloc}: it is not one of the allowed asset hosts "
+            "(LUMA_ASSET_HOSTS).", detail=target.netloc)
+    return target
 
 
 def open_asset(session: requests.Session, url: str, *, start: int, timeout: tuple[float, float],
-               allowed: frozenset[str]) -> AssetResponse:
-    """See LumaClient.open_asset."""
+               allowed: frozenset[str], trusted: frozenset[str] = frozenset()) -> AssetResponse:
+    """See LumaClient.open_asset. `trusted` host:port keys may resolve to non-public addresses, on top of
+    LUMA_TRUSTED_PRIVATE_HOSTS, the simulator's own host and IP addresses named in `allowed`."""
+    policy = Policy(allowed, frozenset(trusted) | trusted_from_settings() | literal_hosts(allowed))
     headers = {"Accept": "*/*", "Accept-Encoding": "identity"}  # byte offsets must count the file's own bytes
     if start > 0:
         headers["Range"] = f"bytes={start}-"
     for _hop in range(MAX_REDIRECTS + 1):
-        describe = check_asset_url(url, allowed)  # every hop: a redirect must not lead off the allow-list
-        response = _send(session, url, headers, timeout, describe)
+        # Every hop, both the URL as given (backslashes, user:pass@) and the very request that is sent (after the
+        # session's defaults), so neither a redirect nor a parser's quirk leads off the allow-list.
+        _allowed(_read(parse, url), allowed)
+        prepared = session.prepare_request(requests.Request("GET", url, headers=headers, auth=_NoAuth()))
+        target = _allowed(_read(target_of, prepared), allowed)
+        describe = target.describe
+        response = _send(session, policy, prepared, timeout, describe)
         status = response.status_code
         if status in _REDIRECTS and response.headers.get("Location"):
             response.close()
-            url = urljoin(url, response.headers["Location"])
+            url = urljoin(target.url, response.headers["Location"])
             continue
         if status == 416 and "Range" in headers:
             response.close()
@@ -147,12 +149,18 @@ def open_asset(session: requests.Session, url: str, *, start: int, timeout: tupl
     raise LumaError(f"The asset at {describe} redirected more than {MAX_REDIRECTS} times.")
 
 
-def _send(session: requests.Session, url: str, headers: dict, timeout: tuple[float, float],
-          describe: str) -> requests.Response:
+def _send(session: requests.Session, policy: Policy, prepared: requests.PreparedRequest,
+          timeout: tuple[float, float], describe: str) -> requests.Response:
+    # Straight through the guarded adapter: never a proxy (it would connect for us, unchecked), never the
+    # session's own adapters; the session only lends its defaults (headers, TLS verification, client cert).
+    verify = session.merge_environment_settings(prepared.url, {}, True, None, None)["verify"]
     started = time.monotonic()
     try:
-        response = session.get(url, headers=headers, auth=_NoAuth(), timeout=timeout, stream=True,
-                               allow_redirects=False)
+        response = adapter_for(policy).send(prepared, stream=True, timeout=timeout, verify=verify,
+                                            cert=session.cert, proxies=None)
+    except UnsafeURL as exc:
+        _log(describe, "refused", started)
+        raise LumaAssetHostNotAllowed(f"Refusing to download {describe}: {exc}") from None
     except requests.exceptions.ReadTimeout as exc:
         _log(describe, type(exc).__name__, started)
         raise LumaTimeout(f"The asset host {describe} did not answer within {timeout[1]:g} s.") from None
@@ -170,12 +178,8 @@ def _log(describe: str, status, started: float) -> None:
 def _answer(response: requests.Response, start: int, describe: str) -> AssetResponse:
     status = response.status_code
     if not 200 <= status < 300:
-        detail = detail_of(_text(response), response.reason or "")
-        response.close()
-        if status in _EXPIRED:
-            raise LumaAssetExpired(f"The asset link {describe} no longer works ({status}): {detail}",
-                                   status=status, detail=detail)
-        raise error_for_status(status, response.headers, detail, f"GET {describe}")
+        response.close()  # unread: what an asset host says is never shown (it may not be an asset host at all)
+        raise asset_error_for_status(status, response.headers, describe)
     if status == 206:
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first is not None and first != start:
@@ -199,14 +203,6 @@ def _content_range(value: str) -> tuple[int | None, int | None]:
 def _int_header(value: str | None) -> int | None:
     value = (value or "").strip()
     return int(value) if value.isdigit() else None
-
-
-def _text(response: requests.Response) -> str:
-    """The start of an error page; never the whole of it, however big a CDN's error page is."""
-    try:
-        return next(response.iter_content(4000), b"").decode("utf-8", "replace")
-    except TRANSPORT_ERRORS:
-        return ""
 
 
 def _empty_206(response: requests.Response) -> requests.Response:

@@ -109,7 +109,9 @@ class LumaOutcomeUnknown(LumaError):
 
 
 class LumaAssetHostNotAllowed(LumaError):
-    """An asset URL points at a host outside `allowed_asset_hosts` (or is not http/https): nothing was fetched."""
+    """An asset URL was refused before anything was sent: not a plain http(s) URL (user:pass@, a backslash,
+    control characters), a host outside `allowed_asset_hosts`, or a name that resolves to a loopback, private or
+    link-local address without being trusted. Nothing was fetched; the URL itself will not start working."""
 
 
 class LumaAssetExpired(LumaError):
@@ -181,6 +183,28 @@ def error_for_status(status: int, headers, detail: str, what: str) -> LumaError:
     if status >= 500:
         return LumaServerError(f"Luma had a server error ({status}) on {what}{said}", status=status, detail=detail)
     return LumaError(f"Luma answered {status} to {what}{said}", status=status, detail=detail,
+                     retryable=status in (408, 409))
+
+
+def asset_error_for_status(status: int, headers, describe: str) -> LumaError:
+    """The typed error for a non-2xx answer from an asset host. The message holds the status and a fixed phrase,
+    never the host's own text: an asset URL can come from outside, and whatever it answered must not reach a page."""
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "an unexpected answer"
+    detail = f"{status} {phrase}"
+    if status in (401, 403, 404, 410):
+        return LumaAssetExpired(f"The asset link {describe} no longer works ({detail}).", status=status,
+                                detail=phrase)
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        return LumaRateLimited(f"The asset host is rate limiting us ({detail}) on {describe}; try again in "
+                               f"{wait:.0f} s.", status=status, detail=phrase, retry_after=wait)
+    if status >= 500:
+        return LumaServerError(f"The asset host had a server error ({detail}) on {describe}.", status=status,
+                               detail=phrase)
+    return LumaError(f"The asset host answered {detail} to {describe}.", status=status, detail=phrase,
                      retryable=status in (408, 409))
 
 

@@ -753,11 +753,12 @@ def test_a_206_from_the_wrong_offset_is_not_taken_as_a_resume(client, rsps):
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 410])
-def test_an_expired_asset_link_raises_asset_expired(client, rsps, status):
+def test_an_expired_asset_link_raises_asset_expired_without_the_hosts_words(client, rsps, status):
     rsps.get(CDN, json={"detail": "Request has expired"}, status=status)
     with pytest.raises(luma.LumaAssetExpired) as caught:
         client.open_asset(CDN)
-    assert caught.value.status == status and caught.value.detail == "Request has expired"
+    assert caught.value.status == status and str(status) in str(caught.value)
+    assert "Request has expired" not in str(caught.value) and "Request has expired" not in caught.value.detail
     assert caught.value.retryable is False
 
 
