@@ -6,17 +6,26 @@ Videos are answered with HTTP Range support so a browser can seek, also without 
 import mimetypes
 import os
 import re
+from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
-from .models import Generation, KeyframeImage
+from .models import TERMINAL_STATES, Generation, KeyframeImage
 
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# One range of at most 18 digits a side: int() refuses numbers over 4,300 digits, and no file reaches 10**18
+# bytes. Anything else (several ranges, other units, garbage) is ignored and the whole file is sent, as
+# RFC 9110 section 14.2 allows.
+RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 CHUNK = 256 * 1024
+# An upload no generation uses yet answers this long, so the form post that brought it can still use it.
+UNUSED_KEYFRAME_LIFETIME = timedelta(hours=1)
 
 
 def _read_range(path: str, start: int, length: int):
@@ -97,8 +106,23 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     return ranged_file_response(request, generation.archive_file, _content_type(name), download_name=name)
 
 
+def keyframe_still_needed(image: KeyframeImage) -> bool:
+    """Whether Luma may still fetch this keyframe: a generation that uses it is not deleted and not
+    finished, or no generation uses it yet and it was uploaded within the hour."""
+    # Matched on the path: the token is unique and unguessable, and the public base URL may change.
+    path = reverse("generations:keyframe", args=[image.token])
+    users = Generation.objects.filter(Q(frame0_url__endswith=path) | Q(frame1_url__endswith=path))
+    uses = list(users.values_list("state", "deleted_at"))
+    if not uses:
+        return image.created_at > timezone.now() - UNUSED_KEYFRAME_LIFETIME
+    return any(deleted_at is None and state not in TERMINAL_STATES for state, deleted_at in uses)
+
+
 @require_GET
 def keyframe(request: HttpRequest, token: str) -> HttpResponse:
-    """Public on purpose: Luma fetches keyframe images without our login. The token is the secret."""
+    """Public on purpose: Luma fetches keyframe images without our login. The token is the secret, and it
+    stops answering once no live generation needs the image."""
     image = get_object_or_404(KeyframeImage, token=token)
+    if not keyframe_still_needed(image):
+        raise Http404("This keyframe is no longer served")
     return ranged_file_response(request, image.file, image.content_type)

@@ -1,25 +1,21 @@
 """Forms of the dashboard: the create form (every seed mode), upscale, add audio and the library filters.
 
 They apply the rules Luma applies (luma-api.md section 4), with Luma's own messages, so nothing is sent that
-Luma would refuse; uploads are checked with Pillow before anything is stored.
+Luma would refuse; uploads are checked and re-encoded with Pillow (uploads.py) before anything is stored.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
-import warnings
 
 from django import forms
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from PIL import Image, UnidentifiedImageError
 
-from .models import Favourite, Generation, Kind, KeyframeImage, LumaAccount, State, kind_for_keyframes
-from .urlsafety import UnsafeURL, check_public, parse, real_luma_configured
+from .models import Favourite, Generation, Kind, LumaAccount, State, kind_for_keyframes
+from .uploads import UploadCheck, check_upload
 
 VIDEO_MODELS = [("ray-2", "Ray 2"), ("ray-flash-2", "Ray Flash 2 (faster, cheaper)")]
 IMAGE_MODELS = [("photon-1", "Photon 1"), ("photon-flash-1", "Photon Flash 1 (faster, cheaper)")]
@@ -38,8 +34,6 @@ ASPECT_RATIOS = [
 MODELS_WITHOUT_CONCEPTS = {"ray-flash-2"}
 
 PROMPT_MIN, PROMPT_MAX = 3, 5000
-UPLOAD_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp")}
-UPLOAD_MIN_SIDE, UPLOAD_MAX_SIDE = 64, 4096
 # How many finished videos the extend/interpolate pickers list (the newest); a card can start older ones.
 SOURCE_CHOICES = 50
 
@@ -115,80 +109,12 @@ class SourceField(forms.ModelChoiceField):
         return source_label(obj)
 
 
-class UploadCheck:
-    """What Pillow found in an accepted upload."""
-
-    def __init__(self, data: bytes, image_format: str, width: int, height: int):
-        self.data, self.format, self.width, self.height = data, image_format, width, height
-
-    @property
-    def content_type(self) -> str:
-        return UPLOAD_FORMATS[self.format][0]
-
-    def store(self, user) -> KeyframeImage:
-        name = secrets.token_hex(12) + UPLOAD_FORMATS[self.format][1]
-        return KeyframeImage.objects.create(
-            file=ContentFile(self.data, name=name),
-            content_type=self.content_type,
-            width=self.width,
-            height=self.height,
-            uploaded_by=user,
-        )
-
-
-def check_upload(upload) -> UploadCheck:
-    """Accept a JPEG, PNG or WebP within the size and pixel limits, or raise ValidationError saying why."""
-    limit = settings.UPLOAD_MAX_BYTES
-    if upload.size > limit:
-        raise forms.ValidationError(
-            f"This file is {upload.size / 1_048_576:.1f} MB; images can be at most {limit / 1_048_576:.0f} MB."
-        )
-    data = upload.read()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(ContentFile(data)) as image:
-                image_format, (width, height) = image.format, image.size
-                if image_format not in UPLOAD_FORMATS:
-                    raise forms.ValidationError(
-                        f"{image_format} images are not accepted. Use a JPEG, PNG or WebP file."
-                    )
-                if width > UPLOAD_MAX_SIDE or height > UPLOAD_MAX_SIDE:
-                    raise forms.ValidationError(
-                        f"This image is {width}×{height} pixels; the limit is {UPLOAD_MAX_SIDE}×{UPLOAD_MAX_SIDE}."
-                    )
-                if width < UPLOAD_MIN_SIDE or height < UPLOAD_MIN_SIDE:
-                    raise forms.ValidationError(
-                        f"This image is {width}×{height} pixels; it must be at least "
-                        f"{UPLOAD_MIN_SIDE}×{UPLOAD_MIN_SIDE}."
-                    )
-                image.verify()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise forms.ValidationError(
-            f"This image has far too many pixels; the limit is {UPLOAD_MAX_SIDE}×{UPLOAD_MAX_SIDE}."
-        ) from None
-    except UnidentifiedImageError:
-        raise forms.ValidationError("This is not an image we can read. Use a JPEG, PNG or WebP file.") from None
-    except (OSError, SyntaxError, ValueError):
-        raise forms.ValidationError("This image file is damaged or cut short. Try saving it again.") from None
-    return UploadCheck(data, image_format, width, height)
-
-
 class HttpUrlField(forms.URLField):
     default_validators = [URLValidator(schemes=["http", "https"])]
     default_error_messages = {"invalid": "Enter a web address starting with https:// that Luma can fetch."}
 
     def __init__(self, **kwargs):
         super().__init__(assume_scheme="https", required=False, max_length=2000, **kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value:
-            try:
-                parse(value)  # the parser our own downloads use: user:pass@, backslashes, control characters
-            except UnsafeURL as error:
-                raise forms.ValidationError(str(error), code="unsafe") from None
-        return value
 
 
 def frame_choices(end: bool) -> list[tuple[str, str]]:
@@ -279,11 +205,6 @@ class CreateForm(forms.Form):
             url = data.get(f"{slot}_url")
             if not url and f"{slot}_url" not in self.errors:
                 self.add_error(f"{slot}_url", "Enter the image's web address.")
-            elif url and real_luma_configured():
-                try:
-                    check_public(url)  # Luma's servers fetch it: not into their network, nor anyone's
-                except UnsafeURL as error:
-                    self.add_error(f"{slot}_url", str(error))
             return "image", url
         if source == "upload":
             upload = data.get(f"{slot}_file")

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Before anything reads a body: CsrfViewMiddleware parses a whole POST, files included.
+    "generations.uploads.RequestSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "lumaweb.urls"
@@ -191,10 +193,6 @@ if _public.hostname:
 # Hosts the server may download assets from: Luma's CDN and whatever serves the configured API
 # (the simulator in a local run). A forged callback cannot point the archiver anywhere else.
 LUMA_ASSET_HOSTS = env_list("LUMA_ASSET_HOSTS", "storage.cdn-luma.com") + [urlsplit(LUMA_BASE_URL).netloc]
-# Asset host names (host or host:port) that may resolve to loopback, private or link-local addresses. Downloads
-# refuse such addresses otherwise; the simulator's own host (a LUMA_BASE_URL on this machine) and IP addresses
-# written in LUMA_ASSET_HOSTS are trusted without being listed here.
-LUMA_TRUSTED_PRIVATE_HOSTS = env_list("LUMA_TRUSTED_PRIVATE_HOSTS")
 LUMA_MAX_CONCURRENT = env_int("LUMA_MAX_CONCURRENT", 10)
 LUMA_CREATES_PER_MINUTE = env_int("LUMA_CREATES_PER_MINUTE", 20)
 # How long a create whose answer was lost waits before the sweep decides nothing was made.
@@ -205,6 +203,10 @@ LUMA_CONNECT_TIMEOUT = env_float("LUMA_CONNECT_TIMEOUT", 5.0)
 LUMA_READ_TIMEOUT = env_float("LUMA_READ_TIMEOUT", 30.0)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
+# A request may carry two keyframes and the form; anything larger is refused (413) before it is read.
+REQUEST_MAX_BYTES = 2 * UPLOAD_MAX_BYTES + 1024 * 1024
+# Accepted uploads stay in memory (Pillow reads them whole anyway) instead of going through temporary files.
+FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 
 # --- Jobs (django-q2) -----------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

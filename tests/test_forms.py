@@ -29,7 +29,11 @@ def finished_video(owner, **fields) -> Generation:
 
 def image_bytes(fmt="PNG", size=(128, 96)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 40, 90)).save(buffer, fmt)
+    picture = Image.new("RGB", size, (200, 40, 90))
+    if fmt == "MPO":  # a phone's multi-picture JPEG
+        picture.save(buffer, fmt, save_all=True, append_images=[Image.new("RGB", size)])
+    else:
+        picture.save(buffer, fmt)
     return buffer.getvalue()
 
 
@@ -242,10 +246,12 @@ def test_the_kind_follows_the_keyframes(account, alice):
 # --- uploads -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-def test_png_jpeg_and_webp_uploads_are_accepted(fmt):
+@pytest.mark.parametrize(("fmt", "stored"), [("PNG", "PNG"), ("JPEG", "JPEG"), ("WEBP", "JPEG"), ("MPO", "JPEG")])
+def test_png_jpeg_webp_and_phone_uploads_are_accepted_and_stored_as_png_or_jpeg(fmt, stored):
     checked = check_upload(upload(fmt))
-    assert (checked.format, checked.width, checked.height) == (fmt, 128, 96)
+    assert (checked.format, checked.width, checked.height) == (stored, 128, 96)
+    with Image.open(io.BytesIO(checked.data)) as picture:
+        assert (picture.format, picture.size) == (stored, (128, 96))
 
 
 def test_a_text_file_is_not_an_image():
