@@ -1,6 +1,7 @@
 """The README's run command (`./dev run` is `manage.py up`): from nothing to a playing video, then Ctrl-C stops it all."""
 
 import hashlib
+import io
 import os
 import re
 import signal
@@ -142,3 +143,19 @@ def test_the_run_command_goes_from_nothing_to_a_playing_video_outlives_its_child
     finally:
         for pid in processes_of(var):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_child_that_keeps_dying_is_restarted_with_a_back_off_then_stops_everything(monkeypatch):
+    from django.core.management.base import CommandError
+
+    from generations.management.commands import up
+
+    monkeypatch.setattr(up, "MAX_BACKOFF", 0.1)
+    out, err = io.StringIO(), io.StringIO()
+    command = up.Command(stdout=out, stderr=err)
+    command.children, command.stopping = [], False
+    command.start("jobs", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    with pytest.raises(CommandError, match=r"jobs exited with code 3, 5 times within a minute; stopping everything"):
+        command.supervise()
+    assert err.getvalue().splitlines() == [f"jobs exited with code 3; restarting it (restart {n}, in 0.1 s)"
+                                           for n in range(1, 5)]

@@ -125,6 +125,8 @@ class Command(BaseCommand):
                 "--port", str(options["simulator_port"]), "--time-scale", str(options["simulator_time_scale"]),
                 "--state-file", str(var_dir / "simulator-state.json")], env)
             self.wait_for(simulator, f"{base_url}/ping", headers={"Authorization": f"Bearer {SIMULATOR_KEY}"})
+            if self.stopping:
+                return
             env.update(LUMAAI_API_KEY=SIMULATOR_KEY, LUMA_BASE_URL=base_url)
             self.stdout.write(f"No LUMAAI_API_KEY set: using the Luma simulator at {base_url}")
         else:
@@ -134,6 +136,8 @@ class Command(BaseCommand):
         web = self.start("web", web_command(options["host"], options["port"], var_dir, options["web_workers"],
                                            options["web_threads"]), env)
         self.wait_for(web, f"http://{address}/accounts/login/")
+        if self.stopping:
+            return
         self.stdout.write(self.style.SUCCESS(f"lumaweb is up: http://{address}/  (Ctrl-C stops everything)"))
 
     def supervise(self) -> None:
