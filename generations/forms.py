@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Favourite, Generation, Kind, LumaAccount, State, kind_for_keyframes
 from .uploads import UploadCheck, check_upload
+from .urlsafety import UnsafeURL, check_public, parse, real_luma_configured
 
 VIDEO_MODELS = [("ray-2", "Ray 2"), ("ray-flash-2", "Ray Flash 2 (faster, cheaper)")]
 IMAGE_MODELS = [("photon-1", "Photon 1"), ("photon-flash-1", "Photon Flash 1 (faster, cheaper)")]
@@ -116,6 +117,15 @@ class HttpUrlField(forms.URLField):
     def __init__(self, **kwargs):
         super().__init__(assume_scheme="https", required=False, max_length=2000, **kwargs)
 
+    def clean(self, value):
+        value = super().clean(value)
+        if value:
+            try:
+                parse(value)  # the parser our own downloads use: user:pass@, backslashes, control characters
+            except UnsafeURL as error:
+                raise forms.ValidationError(str(error), code="unsafe") from None
+        return value
+
 
 def frame_choices(end: bool) -> list[tuple[str, str]]:
     video = (
@@ -205,6 +215,11 @@ class CreateForm(forms.Form):
             url = data.get(f"{slot}_url")
             if not url and f"{slot}_url" not in self.errors:
                 self.add_error(f"{slot}_url", "Enter the image's web address.")
+            elif url and real_luma_configured():
+                try:
+                    check_public(url)  # Luma's servers fetch it: not into their network, nor anyone's
+                except UnsafeURL as error:
+                    self.add_error(f"{slot}_url", str(error))
             return "image", url
         if source == "upload":
             upload = data.get(f"{slot}_file")

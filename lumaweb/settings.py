@@ -193,6 +193,10 @@ if _public.hostname:
 # Hosts the server may download assets from: Luma's CDN and whatever serves the configured API
 # (the simulator in a local run). A forged callback cannot point the archiver anywhere else.
 LUMA_ASSET_HOSTS = env_list("LUMA_ASSET_HOSTS", "storage.cdn-luma.com") + [urlsplit(LUMA_BASE_URL).netloc]
+# Asset host names (host or host:port) that may resolve to loopback, private or link-local addresses. Downloads
+# refuse such addresses otherwise; the simulator's own host (a LUMA_BASE_URL on this machine) and IP addresses
+# written in LUMA_ASSET_HOSTS are trusted without being listed here.
+LUMA_TRUSTED_PRIVATE_HOSTS = env_list("LUMA_TRUSTED_PRIVATE_HOSTS")
 LUMA_MAX_CONCURRENT = env_int("LUMA_MAX_CONCURRENT", 10)
 LUMA_CREATES_PER_MINUTE = env_int("LUMA_CREATES_PER_MINUTE", 20)
 # How long a create whose answer was lost waits before the sweep decides nothing was made.
