@@ -52,9 +52,11 @@ def quick_passwords(settings):
 
 @pytest.fixture(autouse=True)
 def no_broken_pages(page):
-    """A script error or a missing stylesheet/script fails the test, whatever it was looking at."""
+    """A script error, a missing stylesheet/script or anything the Content-Security-Policy refused (the console
+    says so) fails the test, whatever it was looking at."""
     problems = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda m: "Content Security Policy" in m.text and problems.append(f"{m.type}: {m.text}"))
     page.on("response", lambda r: r.status >= 400 and "/static/" in r.url and problems.append(f"{r.status} {r.url}"))
     yield
     assert not problems

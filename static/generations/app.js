@@ -60,6 +60,13 @@
     });
   });
 
+  // The page-wide poller asks for live cards only while there are some and the tab is visible. A listener, not an
+  // hx-trigger filter: filters need eval, which the Content-Security-Policy forbids (and htmx then polls regardless).
+  document.addEventListener("htmx:confirm", function (event) {
+    if (event.target.id !== "poller") return;
+    if (document.visibilityState !== "visible" || !document.querySelector("input.live")) event.preventDefault();
+  });
+
   // The server says what happened (HX-Trigger); act once the new content is in the page.
   let after = null;
   document.addEventListener("generation-created", function () { after = "created"; });
