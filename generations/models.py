@@ -93,8 +93,12 @@ DEFAULT_DURATION = timedelta(seconds=90)
 # Median durations are recomputed at most this often per (kind, model), not on every callback.
 DURATION_CACHE_SECONDS = 60
 _duration_cache: dict[tuple[str, str], tuple[float, timedelta]] = {}
-FIRST_POLL_AFTER = timedelta(seconds=20)
+# Polls without news come this often (the first STEADY_POLLS of them), then back off up to MAX_POLL_INTERVAL.
+POLL_EVERY = timedelta(seconds=15)
+STEADY_POLLS = 3
 MAX_POLL_INTERVAL = timedelta(minutes=10)
+# While callbacks arrive, the safety-net poll waits at least this long past the expected finish.
+CALLBACK_SLACK = timedelta(seconds=60)
 
 
 def kind_for_keyframes(keyframes: dict | None) -> Kind:
@@ -347,10 +351,11 @@ class Generation(models.Model):
         )
 
     def schedule_next_poll(self, now=None, news: bool = True) -> None:
-        """When the sweep should ask Luma next if no callback arrives first.
+        """When to ask Luma next if no callback arrives first.
 
-        Around the time similar generations finish, then backing off, so a generation whose callbacks
-        all get lost still costs only a handful of calls (the seed guide's loop polls every 3 s).
+        Just after similar generations usually finish, then every POLL_EVERY a few times (so a result whose
+        callbacks are all lost shows within about that long), then backing off, so a generation still costs
+        only a handful of calls (the seed guide's loop polls every 3 s).
         """
         now = now or timezone.now()
         if self.is_terminal:
@@ -358,8 +363,19 @@ class Generation(models.Model):
             return
         self.polls_without_news = 0 if news else self.polls_without_news + 1
         expected_done = (self.submitted_at or now) + self.expected_duration()
-        backoff = min(FIRST_POLL_AFTER * (2**self.polls_without_news), MAX_POLL_INTERVAL)
-        self.next_poll_at = max(now + backoff, expected_done + timedelta(seconds=5)) if news else now + backoff
+        if news:
+            self.next_poll_at = max(now + POLL_EVERY, expected_done + timedelta(seconds=5))
+        else:
+            backoff = POLL_EVERY * 2 ** max(self.polls_without_news - STEADY_POLLS, 0)
+            self.next_poll_at = now + min(backoff, MAX_POLL_INTERVAL)
+
+    def trust_callbacks(self, now=None) -> None:
+        """Luma's callbacks reach us for this row: poll only well after the expected finish, as a safety net, so
+        a generation whose callbacks work costs its create and one confirming read."""
+        now = now or timezone.now()
+        expected = self.expected_duration()
+        latest = (self.submitted_at or now) + expected + max(CALLBACK_SLACK, expected / 2)
+        Generation.objects.filter(pk=self.pk, next_poll_at__lt=latest).update(next_poll_at=latest)
 
     def apply_remote(self, remote: RemoteGeneration, source: str) -> bool:
         """Apply what Luma says about this generation; returns whether the row changed state.
@@ -373,7 +389,12 @@ class Generation(models.Model):
         from . import tasks
 
         if self._is_old_news(remote):
-            return False  # states never move back, so news behind this copy is behind the database too
+            # States never move back, so news behind this copy is behind the database too. A poll that found
+            # only old news still waits its turn before the next one.
+            if not self.is_terminal:
+                now = timezone.now()
+                Generation.objects.filter(pk=self.pk, next_poll_at__lte=now).update(next_poll_at=now + POLL_EVERY)
+            return False
         heading = f"{source}: Luma says {remote.state or 'nothing'}"
         with transaction.atomic():
             # Optimistic first: merge into this copy and write it only if nobody applied news in between
@@ -412,6 +433,7 @@ class Generation(models.Model):
         behind = [s for s, rank in STATE_RANK.items() if rank < STATE_RANK[State(state)]]
         fields = {"state": state, f"{state}_at": now}
         if Generation.objects.filter(pk=self.pk, state__in=behind, luma_id=self.luma_id).update(**fields):
+            self.trust_callbacks(now)
             self.refresh_from_db()
             self.record(source, f"{source}: Luma says {state}; now {self.get_state_display().lower()}")
             return True
@@ -627,8 +649,9 @@ class LumaAccount(models.Model):
     camera_motions = models.JSONField(default=list, blank=True)
     concepts = models.JSONField(default=list, blank=True)
     catalog_checked_at = models.DateTimeField(null=True, blank=True)
-    # The sweep that runs now holds this lease, so two sweeps never overlap.
+    # The sweep (and the follower) that runs now holds a lease, so two never overlap.
     sweep_lease_until = models.DateTimeField(null=True, blank=True)
+    follow_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Luma account"
@@ -639,13 +662,15 @@ class LumaAccount(models.Model):
         return account
 
     @classmethod
-    def take_sweep_lease(cls, now, seconds: float):
-        """The lease's expiry if this caller may sweep now (no other sweep holds an unexpired lease), else None."""
+    def take_lease(cls, name: str, now, seconds: float):
+        """The lease's expiry if this caller may run `name` (sweep, follow) now, because no other run holds an
+        unexpired lease; else None."""
         cls.get()
+        field = f"{name}_lease_until"
         until = now + timedelta(seconds=seconds)
-        taken = cls.objects.filter(pk=1).filter(Q(sweep_lease_until__isnull=True) | Q(sweep_lease_until__lt=now))
-        return until if taken.update(sweep_lease_until=until) else None
+        free = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now})
+        return until if cls.objects.filter(free, pk=1).update(**{field: until}) else None
 
     @classmethod
-    def release_sweep_lease(cls, until) -> None:
-        cls.objects.filter(pk=1, sweep_lease_until=until).update(sweep_lease_until=None)
+    def release_lease(cls, name: str, until) -> None:
+        cls.objects.filter(pk=1, **{f"{name}_lease_until": until}).update(**{f"{name}_lease_until": None})

@@ -32,6 +32,10 @@ MAX_GETS_PER_SWEEP = 50
 # A sweep stops calling Luma after this many seconds; its lease outlives any sweep.
 SWEEP_BUDGET = 40
 SWEEP_LEASE = timedelta(minutes=5)
+# The follower looks at the next due poll at least this often (seconds), and its lease outlives a run by this much.
+FOLLOW_TICK = 2.0
+FOLLOW_MIN_WAIT = 0.5
+FOLLOW_LEASE_SLACK = 60
 CREDITS_EVERY = timedelta(minutes=5)
 CATALOG_EVERY = timedelta(hours=6)
 
@@ -93,6 +97,7 @@ def submit(pk: int) -> None:
         row.reject(str(error))
     else:
         row.apply_remote(remote, source=Source.SUBMIT)
+        enqueue("follow")
 
 
 # --- following Luma -----------------------------------------------------------------------------
@@ -223,7 +228,7 @@ def reconcile(client: luma.LumaClient, now, deadline: float = float("inf")) -> N
                      "twice). If it shows up on Luma later, it will appear here.", Source.SWEEP)
 
 
-def poll_due(client: luma.LumaClient, now, deadline: float = float("inf")) -> None:
+def poll_due(client: luma.LumaClient, now, deadline: float = float("inf"), source: str = Source.SWEEP) -> None:
     """Refresh in-flight generations with no recent news (and locally failed ones due a re-check).
 
     One list call covers many at once; when the list fails, each is read by id instead.
@@ -246,13 +251,50 @@ def poll_due(client: luma.LumaClient, now, deadline: float = float("inf")) -> No
         remaining = []
         for row in due:
             if row.luma_id in recent:
-                row.apply_remote(recent[row.luma_id], source=Source.SWEEP)
+                row.apply_remote(recent[row.luma_id], source=source)
             else:
                 remaining.append(row)
     for row in remaining[:MAX_GETS_PER_SWEEP]:
         if time.monotonic() > deadline:
             break
-        _refresh_one(client, row, Source.SWEEP)
+        _refresh_one(client, row, source)
+
+
+def _followed():
+    return Generation.objects.filter(state__in=[State.QUEUED, State.DREAMING], luma_id__isnull=False)
+
+
+def follow() -> None:
+    """Poll in-flight generations as they fall due, within seconds rather than at the next minute's sweep, for
+    as long as any are in flight; then it ends, and the next submit or sweep starts it again.
+
+    One follower at a time (a lease). Each run lasts about LUMA_FOLLOW_SECONDS, then queues its successor, so no
+    task outlives the cluster's timeout. Read-only on Luma, so a duplicate run is harmless.
+    """
+    seconds = settings.LUMA_FOLLOW_SECONDS
+    lease = LumaAccount.take_lease("follow", timezone.now(), seconds + FOLLOW_LEASE_SLACK)
+    if lease is None:
+        return
+    again = False
+    try:
+        client = luma.client_from_settings()
+        end = time.monotonic() + seconds
+        while _followed().exists():
+            poll_due(client, timezone.now(), source=Source.POLL)
+            soonest = _followed().exclude(next_poll_at=None).order_by("next_poll_at").values_list(
+                "next_poll_at", flat=True).first()
+            wait = (soonest - timezone.now()).total_seconds() if soonest else FOLLOW_TICK
+            wait = min(max(wait, FOLLOW_MIN_WAIT), FOLLOW_TICK)
+            if time.monotonic() + wait > end:
+                again = seconds > 0
+                break
+            time.sleep(wait)
+    except luma.LumaNotConfigured:
+        return
+    finally:
+        LumaAccount.release_lease("follow", lease)
+    if again:
+        enqueue("follow")
 
 
 def restart_archives(now) -> None:
@@ -286,14 +328,14 @@ def sweep() -> None:
     next one, and the calls to Luma stop after SWEEP_BUDGET seconds, leaving the rest to the next sweep.
     """
     now = timezone.now()
-    lease = LumaAccount.take_sweep_lease(now, SWEEP_LEASE.total_seconds())
+    lease = LumaAccount.take_lease("sweep", now, SWEEP_LEASE.total_seconds())
     if lease is None:
         log.info("sweep skipped: the previous sweep is still running")
         return
     try:
         _sweep(now, deadline=time.monotonic() + SWEEP_BUDGET)
     finally:
-        LumaAccount.release_sweep_lease(lease)
+        LumaAccount.release_lease("sweep", lease)
 
 
 def _sweep(now, deadline: float) -> None:
@@ -314,6 +356,8 @@ def _sweep(now, deadline: float) -> None:
         except luma.LumaError as error:
             log.warning("sweep step %s could not reach Luma: %s", step.__name__, error)
     account = LumaAccount.get()
+    if (account.follow_lease_until is None or account.follow_lease_until < now) and _followed().exists():
+        enqueue("follow")
     if not account.credits_checked_at or account.credits_checked_at < now - CREDITS_EVERY:
         enqueue("refresh_credits")
     if not account.catalog_checked_at or account.catalog_checked_at < now - CATALOG_EVERY:

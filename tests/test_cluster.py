@@ -68,3 +68,17 @@ def test_a_create_whose_answer_is_lost_shows_exactly_one_create_at_luma(alice, l
     done = wait_until(lambda: archived(row.pk), timeout=60, message="the archive")
     assert done.luma_id
     assert luma_stack.sim.creates(row.callback_token)["count"] == 1
+
+
+def test_with_every_callback_lost_the_follower_notices_a_result_within_seconds(alice, luma_stack):
+    luma_stack.sim.faults(drop_callbacks=1.0)
+    row, _ = Generation.request(alice, kind=Kind.TEXT_TO_VIDEO, prompt="A lighthouse in a storm")
+    row = wait_until(lambda: Generation.objects.filter(pk=row.pk, state=State.QUEUED).first(), message="queued")
+    luma_stack.sim.finish(row.luma_id)
+    # Luma finished early; the row falls due in a second, long before the next minute's sweep.
+    Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now() + timedelta(seconds=1))
+
+    done = wait_until(lambda: archived(row.pk), timeout=15, message="the follower's poll and the archive")
+
+    assert done.events.filter(source="poll", summary__contains="now completed").exists()
+    assert not done.events.filter(source="sweep").exists()

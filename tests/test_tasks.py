@@ -287,7 +287,7 @@ def test_a_broken_list_does_not_stop_polling_or_give_up_on_creates(alice, luma_s
 
 
 def test_two_sweeps_never_overlap(alice, luma_sim, luma_settings, jobs):
-    lease = LumaAccount.take_sweep_lease(timezone.now(), 300)
+    lease = LumaAccount.take_lease("sweep", timezone.now(), 300)
     row = ask(alice)
     jobs.queue.clear()
 
@@ -295,7 +295,7 @@ def test_two_sweeps_never_overlap(alice, luma_sim, luma_settings, jobs):
 
     assert not jobs.queue
     assert Generation.objects.get(pk=row.pk).state == State.PENDING
-    LumaAccount.release_sweep_lease(lease)
+    LumaAccount.release_lease("sweep", lease)
     tasks.sweep()
     assert "submit" in jobs.names()
 

@@ -30,6 +30,7 @@ def luma_settings(settings, luma_sim, tmp_path):
     settings.PUBLIC_BASE_URL = NOWHERE
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.LUMA_RECONCILE_GRACE_SECONDS = 2
+    settings.LUMA_FOLLOW_SECONDS = 0  # inline jobs: one pass of the follower, never a sleeping loop
     return settings
 
 
@@ -148,6 +149,7 @@ def luma_stack(transactional_db, live_server, luma_sim, settings, tmp_path, monk
         "PUBLIC_BASE_URL": live_server.url,
         "MEDIA_ROOT": str(media),
         "LUMA_RECONCILE_GRACE_SECONDS": "2",
+        "LUMA_FOLLOW_SECONDS": "5",
         "Q_WORKERS": "2",
         "Q_TIMEOUT": "60",
         "Q_RETRY": "70",
