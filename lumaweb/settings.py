@@ -5,10 +5,12 @@ Nothing needs to be set for a local run: SQLite, the ORM job broker and the bund
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,8 +41,14 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+# Everything lumaweb writes (the SQLite database and its WAL, the secret key, archived videos, keyframe uploads)
+# is the team's and read only by lumaweb's own processes: nobody else on the machine gets to read it, including
+# files under a DATABASE_URL or MEDIA_ROOT outside var/. Only tightens; a stricter umask stays.
+os.umask(os.umask(0o077) | 0o077)
 VAR_DIR = Path(env_str("LUMAWEB_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_mode & 0o077 and VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)  # an install from before this rule: its database was world-readable
 
 DEBUG = env_bool("DEBUG")
 
@@ -77,11 +85,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "axes",
+    "csp",
     "generations",
 ]
 
 MIDDLEWARE = [
+    "generations.security.forwarded_headers_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,8 +102,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "generations.security.security_headers_middleware",
     # Before anything reads a body: CsrfViewMiddleware parses a whole POST, files included.
     "generations.uploads.RequestSizeLimitMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "lumaweb.urls"
@@ -108,6 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "generations.context_processors.csp_nonce",
             ],
         },
     },
@@ -143,6 +158,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "generations:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -173,8 +189,34 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if env_bool("SECURE_COOKIES"):
-    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+# Login throttling (django-axes): 5 wrong passwords in a row for one username from one address pause that pair
+# for 15 minutes; a success clears the count. Lockouts are listed in the admin; `manage.py axes_reset` clears them.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "generations.security.locked_out"
+AXES_CLIENT_IP_CALLABLE = "generations.security.client_ip"
+# A strict Content-Security-Policy: scripts and styles come only from our own static files (htmx included, through
+# {% htmx_script %}, which carries the nonce); nothing is evaluated, framed or posted elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Proxies allowed to say what the client asked for (X-Forwarded-Proto / -For): a comma list of addresses or
+# networks, "*" for any. Empty: nobody, and those headers are dropped. `manage.py up` hands the same list to the server.
+FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS")
+if FORWARDED_ALLOW_IPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Luma -----------------------------------------------------------------------------------------
@@ -190,6 +232,18 @@ if _public.hostname:
     if _public_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
         ALLOWED_HOSTS.append(_public_host)
     CSRF_TRUSTED_ORIGINS.append(f"{_public.scheme}://{_public.netloc}")
+# Served over HTTPS (by default when the public address is https://): plain HTTP is redirected, browsers are told
+# to use HTTPS only (HSTS), and cookies are never sent over HTTP. HSTS for subdomains and preloading bind the whole
+# domain, not just this site, so they are the operator's choice (off, and their deploy-check notes silenced).
+HTTPS = env_bool("HTTPS", _public.scheme == "https")
+if HTTPS:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+    SILENCED_SYSTEM_CHECKS = [check for check, on in (("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
+                                                      ("security.W021", SECURE_HSTS_PRELOAD)) if not on]
 # Hosts the server may download assets from: Luma's CDN and whatever serves the configured API
 # (the simulator in a local run). A forged callback cannot point the archiver anywhere else.
 LUMA_ASSET_HOSTS = env_list("LUMA_ASSET_HOSTS", "storage.cdn-luma.com") + [urlsplit(LUMA_BASE_URL).netloc]
@@ -203,6 +257,9 @@ LUMA_CREATES_PER_MINUTE = env_int("LUMA_CREATES_PER_MINUTE", 20)
 LUMA_RECONCILE_GRACE_SECONDS = env_int("LUMA_RECONCILE_GRACE_SECONDS", 120)
 # After this long without progress, a submit or an archive counts as stalled and the sweep repairs it.
 LUMA_STALL_SECONDS = env_int("LUMA_STALL_SECONDS", 120)
+# While generations are in flight, one job worker follows them, polling each as it falls due; each run of that
+# job lasts this long, then hands over to the next.
+LUMA_FOLLOW_SECONDS = env_int("LUMA_FOLLOW_SECONDS", 50)
 LUMA_CONNECT_TIMEOUT = env_float("LUMA_CONNECT_TIMEOUT", 5.0)
 LUMA_READ_TIMEOUT = env_float("LUMA_READ_TIMEOUT", 30.0)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
@@ -240,7 +297,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "generations.logs.RedactTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")}},
 }
