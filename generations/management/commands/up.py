@@ -25,9 +25,11 @@ SIMULATOR_KEY = "lumaweb-simulator-key"
 # A client gets this long to send its request headers; a slow-headers attack then holds no thread at all (granian
 # reads headers in Rust) and each of its sockets only for this long.
 HEADER_READ_TIMEOUT_MS = 5000
-# Threads per web worker: granian's own guideline (more warns); requests beyond them wait in line, while slow
-# clients cost no thread until their headers are in.
-WEB_THREADS = 2 * (os.cpu_count() or 1) + 1
+# Threads per web worker. Slow clients cost no thread until their headers are in, but a playing video holds one for
+# as long as the browser takes to read it (WSGI streams from a thread): 5 per worker froze the site at 10 open
+# players, 32 stayed responsive with 40. granian warns about more threads than 2 x cores + 1, a rule for CPU-bound
+# apps. Each thread may keep a database connection (CONN_MAX_AGE), so workers x threads must fit PostgreSQL's limit.
+WEB_THREADS = 32
 DEATHS_PER_MINUTE = 5  # a child that dies this often within a minute is broken, not unlucky: stop everything
 MAX_BACKOFF = 8.0
 
