@@ -1,12 +1,23 @@
-"""Admin for generations: filters, prompt search, events inline, raw JSON read-only, and repair actions."""
+"""Admin for generations: filters, prompt search, events inline, raw JSON read-only, and repair actions.
+
+History stays as it happened: a generation sent to Luma is read-only here, rows are never added or hard-deleted
+here (the dashboard's form and the "Delete (files and on Luma)" action are the ways in and out), and events
+cannot be edited or deleted.
+"""
 
 import json
 
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html
 
 from . import tasks
 from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, State
+
+
+def was_sent(generation: Generation) -> bool:
+    """Whether the request may have reached Luma: from then on it records what Luma was asked."""
+    return bool(generation.submitted_at or generation.luma_id or generation.state != State.PENDING)
 
 
 class GenerationEventInline(admin.TabularInline):
@@ -39,6 +50,35 @@ class GenerationAdmin(admin.ModelAdmin):
     )
     exclude = ("raw", "client_token", "progress_video_url", "archive_updated_at", "polls_without_news")
     raw_id_fields = ("frame0_generation", "frame1_generation", "source", "owner")
+
+    def has_add_permission(self, request):
+        return False  # a row made here would skip the form's checks; the changelist links to the dashboard
+
+    def has_change_permission(self, request, obj=None):
+        # A sent generation is shown read-only (Django's view page); a POST to it is refused with 403.
+        return super().has_change_permission(request, obj) and not (obj is not None and was_sent(obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # "Delete (files and on Luma)" hides the row and deletes it on Luma; a hard delete loses both
+
+    def save_model(self, request, obj, form, change):
+        """Write only what was edited, and only while the row is still unsent: admission may have sent it
+        since the page was opened, and Luma was then asked what the row said at that moment."""
+        before = Generation.objects.get(pk=obj.pk)
+        columns = {name: Generation._meta.get_field(name).attname for name in form.changed_data}
+        # The form also reports an unchanged empty JSON list as changed.
+        changed = {name: column for name, column in columns.items() if getattr(obj, column) != getattr(before, column)}
+        if not changed:
+            return
+        unsent = Generation.objects.filter(pk=obj.pk, state=State.PENDING, submitted_at__isnull=True).filter(
+            Q(luma_id__isnull=True) | Q(luma_id="")
+        )
+        if unsent.update(**{column: getattr(obj, column) for column in changed.values()}):
+            obj.record(GenerationEvent.Source.ADMIN,
+                       f"edited in the admin by {request.user.get_username()}: {', '.join(changed)}")
+        else:
+            self.message_user(request, f"#{obj.pk} was sent to Luma meanwhile, so nothing was changed.",
+                              messages.WARNING)
 
     @admin.display(description="prompt")
     def short_prompt(self, obj: Generation) -> str:
@@ -89,10 +129,20 @@ class GenerationEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(KeyframeImage)
 class KeyframeImageAdmin(admin.ModelAdmin):
     list_display = ("id", "file", "width", "height", "uploaded_by", "created_at")
+
+    # Uploads come only through the create form, which re-encodes them; a file put here would be served as is.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(LumaAccount)

@@ -1,5 +1,7 @@
 """The Django admin for operators: find generations, read their history and raw JSON, and repair them."""
 
+import json
+
 import pytest
 from django.conf import settings
 
@@ -106,3 +108,78 @@ def test_team_members_without_staff_rights_cannot_open_the_admin(client, alice):
     client.force_login(alice)
     response = client.get(LIST)
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+# --- history stays as it happened ----------------------------------------------------------------
+
+
+def change_form(row: Generation, **changes) -> dict:
+    """What the admin's change form posts for `row`, with some fields changed."""
+    data = {"owner": row.owner_id or "", "kind": row.kind, "prompt": row.prompt, "negative_prompt": row.negative_prompt,
+            "model": row.model, "resolution": row.resolution, "duration": row.duration,
+            "aspect_ratio": row.aspect_ratio, "concepts": json.dumps(row.concepts), "frame0_url": row.frame0_url,
+            "frame1_url": row.frame1_url, "frame0_generation": "", "frame1_generation": "", "source": "",
+            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0",
+            "events-MAX_NUM_FORMS": "1000", "_save": "Save"}
+    return {**data, **changes}
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [{"state": State.COMPLETED, "luma_id": "luma-done-1"}, {"state": State.SUBMITTING},
+     {"state": State.UNCONFIRMED, "submitted_at": "now"}],
+    ids=["completed", "submitting", "unconfirmed"],
+)
+def test_a_sent_generation_is_read_only_in_the_admin(admin_client_for, alice, bob, sent):
+    from django.utils import timezone
+
+    fields = {name: timezone.now() if value == "now" else value for name, value in sent.items()}
+    row = Generation.objects.create(owner=alice, prompt="A fox in the snow", kind=Kind.TEXT_TO_VIDEO, model="ray-2",
+                                    **fields)
+    page = admin_client_for.get(f"{LIST}{row.pk}/change/").content.decode()
+    assert "A fox in the snow" in page
+    assert 'name="prompt"' not in page and 'name="owner"' not in page and 'name="_save"' not in page
+
+    response = admin_client_for.post(f"{LIST}{row.pk}/change/", change_form(
+        row, prompt="A video Luma never made", owner=bob.pk, kind=Kind.IMAGE, model="photon-1"))
+
+    assert response.status_code == 403
+    row.refresh_from_db()
+    assert (row.prompt, row.owner, row.kind, row.model) == ("A fox in the snow", alice, Kind.TEXT_TO_VIDEO, "ray-2")
+
+
+def test_a_generation_still_waiting_for_a_slot_can_be_corrected_and_says_so(admin_client_for, alice):
+    row = Generation.objects.create(owner=alice, prompt="A fox in the snwo", model="ray-2")
+
+    response = admin_client_for.post(f"{LIST}{row.pk}/change/", change_form(row, prompt="A fox in the snow"))
+
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.prompt == "A fox in the snow" and row.state == State.PENDING
+    assert list(row.events.values_list("summary", flat=True)) == ["edited in the admin by carol: prompt"]
+
+
+def test_generations_are_asked_for_on_the_dashboard_not_added_in_the_admin(admin_client_for):
+    page = admin_client_for.get(LIST).content.decode()
+
+    assert "Ask for a generation on the dashboard" in page and f'href="{LIST}add/"' not in page
+    assert admin_client_for.get(f"{LIST}add/").status_code == 403
+    assert admin_client_for.post(f"{LIST}add/", change_form(Generation(prompt="A fox", model="ray-2"))).status_code == 403
+    assert Generation.objects.count() == 0
+
+
+def test_the_admin_cannot_erase_a_generation_or_its_history(admin_client_for, alice):
+    row = Generation.objects.create(owner=alice, prompt="A fox", state=State.COMPLETED, luma_id="luma-keep-1")
+    event = row.record("webhook", "webhook: Luma says completed; now completed")
+
+    assert admin_client_for.post(f"{LIST}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    run_action(admin_client_for, "delete_selected", row)
+    assert admin_client_for.post(f"/admin/generations/generationevent/{event.pk}/delete/",
+                                 {"post": "yes"}).status_code == 403
+
+    assert Generation.objects.filter(pk=row.pk, deleted_at__isnull=True).exists()
+    assert row.events.filter(pk=event.pk).exists()
+
+
+def test_keyframes_are_not_uploaded_or_replaced_in_the_admin(admin_client_for):
+    assert admin_client_for.get("/admin/generations/keyframeimage/add/").status_code == 403
