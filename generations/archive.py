@@ -257,9 +257,9 @@ def _archive(pk: int, token: str) -> None:
                 log.info("archive of %s: another run owns the row now; stopping", pk)
                 return
             except luma.LumaAssetHostNotAllowed as exc:
-                # Luma's own answer named a host we may not fetch from: a setting to fix (LUMA_ASSET_HOSTS),
-                # retried with backoff like any failure, never a permanent loss.
-                _give_up(row, mine, f"Refused to download from a host that is not allowed: {exc}")
+                # Luma's own answer named a URL we may not fetch: a setting to fix (LUMA_ASSET_HOSTS), retried
+                # with backoff like any failure, never a permanent loss.
+                _give_up(row, mine, f"Refused to download this asset URL: {exc}")
                 return
             except luma.LumaAssetExpired as exc:
                 error = exc

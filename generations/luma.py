@@ -39,6 +39,7 @@ from .luma_errors import (
     short_reason,
 )
 from .luma_types import Generation, GenerationPage, parse_datetime
+from .urlsafety import simulator_hosts
 
 __all__ = [
     "AssetResponse", "Generation", "GenerationPage", "LumaAssetExpired", "LumaAssetHostNotAllowed", "LumaAuthError",
@@ -254,11 +255,13 @@ class LumaClient:
         """Start downloading an asset (use it as a context manager), from byte `start` with a Range request.
 
         The host is checked against allowed_asset_hosts before any request is made, and again on every
-        redirect; the API key is never sent. 401/403/404/410 raise LumaAssetExpired (ask Luma for a fresh
-        URL). If the server ignores the Range the body starts at byte 0 and `.resumed` is False.
+        redirect; the connection refuses loopback, private and link-local peers unless trusted (this client's
+        own simulator, LUMA_TRUSTED_PRIVATE_HOSTS); the API key is never sent. 401/403/404/410 raise
+        LumaAssetExpired (ask Luma for a fresh URL). If the server ignores the Range the body starts at byte 0
+        and `.resumed` is False.
         """
         return _open_asset(self.session, url, start=max(0, int(start)), timeout=self.timeout,
-                           allowed=self.allowed_asset_hosts)
+                           allowed=self.allowed_asset_hosts, trusted=simulator_hosts(self.base_url))
 
     # --- plumbing --------------------------------------------------------------------------------------------
 

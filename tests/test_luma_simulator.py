@@ -344,8 +344,9 @@ def test_an_expired_asset_link_raises_and_a_fresh_one_from_get_works(client, sim
     time.sleep(0.4)
     with pytest.raises(luma.LumaAssetExpired) as caught:
         download(client, done.video_url)
-    assert (caught.value.status, caught.value.detail) == (403, "Request has expired")
-    with pytest.raises(luma.LumaAssetExpired, match="Invalid signature"):
+    # The asset host's own words are never repeated (they could be anything a forged URL's host answers).
+    assert caught.value.status == 403 and "Request has expired" not in str(caught.value)
+    with pytest.raises(luma.LumaAssetExpired, match="403"):
         download(client, done.video_url.replace("sig=", "sig=0"))
     fresh = client.get(done.id).video_url
     data, answer = download(client, fresh)
