@@ -37,6 +37,9 @@ class Kind(models.TextChoices):
     IMAGE = "image", "Image"
     UPSCALE = "upscale", "Upscale"
     ADD_AUDIO = "add_audio", "Add audio"
+    MODIFY_VIDEO = "modify_video", "Modify video"
+    REFRAME_VIDEO = "reframe_video", "Reframe video"
+    REFRAME_IMAGE = "reframe_image", "Reframe image"
 
 
 class State(models.TextChoices):
@@ -75,6 +78,14 @@ IN_FLIGHT_STATES = (State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DRE
 # Rows whose card still changes without anyone acting: the browser polls while any are on the page.
 LIVE_STATES = (State.PENDING, *IN_FLIGHT_STATES)
 VIDEO_KINDS = (Kind.TEXT_TO_VIDEO, Kind.IMAGE_TO_VIDEO, Kind.EXTEND, Kind.REVERSE_EXTEND, Kind.INTERPOLATE)
+# Kinds whose result is a still image; every other kind makes a video.
+IMAGE_KINDS = (Kind.IMAGE, Kind.REFRAME_IMAGE)
+# Reframe geometry Luma takes (pixels): where the source sits in the new canvas, its crop and its resized size.
+REFRAME_FIELDS = ("grid_position_x", "grid_position_y", "x_start", "x_end", "y_start", "y_end", "resized_width",
+                  "resized_height")
+# Photon's references, as Luma takes them: image_ref and style_ref [{"url", "weight"}], character_ref
+# {"identity0": {"images": [url, ...]}}, modify_image_ref {"url", "weight"}.
+PHOTON_REFERENCES = ("image_ref", "style_ref", "character_ref", "modify_image_ref")
 
 # What apply_remote writes; saving only these keeps a callback's UPDATE small.
 REMOTE_FIELDS = [
@@ -164,8 +175,17 @@ class Generation(models.Model):
     frame1_generation = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continued_as_frame1"
     )
-    # The generation an upscale or add-audio request works on.
+    # The generation an upscale, add-audio, modify or reframe request works on.
     source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives")
+    # Modify and reframe: the media to work on when it is not a library generation (an uploaded file's URL).
+    media_url = models.URLField(max_length=2000, blank=True)
+    # Modify and reframe video: an optional first frame image.
+    first_frame_url = models.URLField(max_length=2000, blank=True)
+    # Modify video: adhere_1..3, flex_1..3 or reimagine_1..3.
+    mode = models.CharField(max_length=20, blank=True)
+    # Everything else a kind takes, exactly as Luma takes it: reframe geometry (REFRAME_FIELDS), Photon's
+    # references (PHOTON_REFERENCES), an image format.
+    options = models.JSONField(default=dict, blank=True)
     # The URL Luma calls back; its token is this row's alone, and Luma echoes it in request.callback_url.
     callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     callback_url = models.URLField(max_length=500, blank=True)
@@ -281,7 +301,7 @@ class Generation(models.Model):
 
     @property
     def is_video(self) -> bool:
-        return self.kind != Kind.IMAGE
+        return self.kind not in IMAGE_KINDS
 
     @property
     def is_archived(self) -> bool:
@@ -298,12 +318,26 @@ class Generation(models.Model):
 
     def luma_request(self) -> dict:
         """The body of the create call, rebuilt from the row so a resend is exactly the first send."""
+        options = self.options or {}
         if self.kind == Kind.IMAGE:
-            body = {"prompt": self.prompt, "model": self.model or "photon-1", "aspect_ratio": self.aspect_ratio or None}
+            body = {"prompt": self.prompt, "model": self.model or "photon-1", "aspect_ratio": self.aspect_ratio or None,
+                    "format": options.get("format")}
+            body.update({name: options[name] for name in PHOTON_REFERENCES if options.get(name)})
         elif self.kind == Kind.UPSCALE:
             body = {"resolution": self.resolution or None}
         elif self.kind == Kind.ADD_AUDIO:
             body = {"prompt": self.prompt or None, "negative_prompt": self.negative_prompt or None}
+        elif self.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO, Kind.REFRAME_IMAGE):
+            body = {"media": self.media_source_url(), "model": self.model or None, "prompt": self.prompt or None}
+            if self.kind == Kind.MODIFY_VIDEO:
+                body["mode"] = self.mode or "flex_1"
+            else:
+                body["aspect_ratio"] = self.aspect_ratio or None
+                body.update({name: options[name] for name in REFRAME_FIELDS if options.get(name) is not None})
+            if self.kind == Kind.REFRAME_IMAGE:
+                body["format"] = options.get("format")
+            else:
+                body["first_frame"] = self.first_frame_url or None
         else:
             keyframes = {}
             for name, url, source in (
@@ -326,6 +360,14 @@ class Generation(models.Model):
             }
         body["callback_url"] = self.callback_url or None
         return {key: value for key, value in body.items() if value is not None}
+
+    def media_source_url(self) -> str | None:
+        """What a modify or reframe works on: an uploaded file's URL, or the library source's asset at Luma."""
+        if self.media_url:
+            return self.media_url
+        if self.source is not None:
+            return (self.source.video_url if self.source.is_video else self.source.image_url) or None
+        return None
 
     def expected_duration(self) -> timedelta:
         """The median submit-to-finish time of the last similar completed generations (cached a minute)."""

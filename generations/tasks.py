@@ -63,6 +63,12 @@ def _send_create(client: luma.LumaClient, row: Generation) -> luma.Generation:
         return client.upscale(row.source.luma_id, **body)
     if row.kind == Kind.ADD_AUDIO:
         return client.add_audio(row.source.luma_id, **body)
+    if row.kind == Kind.MODIFY_VIDEO:
+        return client.modify_video(**body)
+    if row.kind == Kind.REFRAME_VIDEO:
+        return client.reframe_video(**body)
+    if row.kind == Kind.REFRAME_IMAGE:
+        return client.reframe_image(**body)
     return client.create_video(**body)
 
 

@@ -510,3 +510,46 @@ def test_import_pulls_lumas_generations_once(alice, luma_sim, luma_settings, job
     assert done.state == State.COMPLETED
     assert_archived_like_luma(done, luma_sim)
     assert "imported 0 new of 3 seen" in capsys.readouterr().out
+
+
+IMG = "https://images.example.com/ref.jpg"
+
+
+@pytest.mark.parametrize("kind,fields,expect", [
+    (Kind.MODIFY_VIDEO, {"model": "ray-2", "mode": "reimagine_2", "prompt": "as a watercolour"},
+     {"mode": "reimagine_2", "generation_type": "modify_video"}),
+    (Kind.REFRAME_VIDEO, {"model": "ray-flash-2", "aspect_ratio": "9:16", "prompt": "",
+                          "options": {"grid_position_x": 0, "grid_position_y": 420, "resized_width": 1280,
+                                      "resized_height": 720}},
+     {"aspect_ratio": "9:16", "grid_position_y": 420, "resized_width": 1280}),
+])
+def test_modify_and_reframe_a_library_video_reach_an_archived_file(alice, luma_sim, luma_settings, jobs, kind,
+                                                                   fields, expect):
+    source = completed_video(alice, luma_sim, jobs)
+    row = ask(alice, kind=kind, source=source, **fields)
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.QUEUED, row.reason
+
+    row = finish_and_archive(row, luma_sim, jobs)
+
+    assert_archived_like_luma(row, luma_sim)
+    sent = row.raw["request"]
+    assert sent["media"] == {"url": source.video_url}
+    assert {key: sent[key] for key in expect if key in sent} == {k: v for k, v in expect.items() if k in sent}
+
+
+def test_a_photon_image_with_references_and_a_reframed_image(alice, luma_sim, luma_settings, jobs):
+    refs = {"image_ref": [{"url": IMG, "weight": 0.85}], "style_ref": [{"url": IMG, "weight": 0.6}],
+            "character_ref": {"identity0": {"images": [IMG]}}}
+    image = ask(alice, kind=Kind.IMAGE, model="photon-flash-1", prompt="a fox in a library", options=refs)
+    jobs.run()
+    image = finish_and_archive(Generation.objects.get(pk=image.pk), luma_sim, jobs)
+    assert_archived_like_luma(image, luma_sim)
+    assert image.raw["request"]["image_ref"] == refs["image_ref"]
+
+    wide = ask(alice, kind=Kind.REFRAME_IMAGE, model="photon-1", aspect_ratio="21:9", prompt="", source=image)
+    jobs.run()
+    wide = finish_and_archive(Generation.objects.get(pk=wide.pk), luma_sim, jobs)
+    assert_archived_like_luma(wide, luma_sim)
+    assert not wide.is_video and wide.raw["request"]["media"] == {"url": image.image_url}
