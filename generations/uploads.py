@@ -69,7 +69,7 @@ def _reencode(image: Image.Image, source_format: str) -> tuple[bytes, str, Image
     if stored_format == "JPEG":
         clean.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, **options)
     else:
-        clean.save(buffer, "PNG", optimize=True, **options)
+        clean.save(buffer, "PNG", **options)
     return buffer.getvalue(), stored_format, clean
 
 
