@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 from django import forms
-from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q, QuerySet
