@@ -6,9 +6,12 @@ cannot be edited or deleted.
 """
 
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import tasks
@@ -34,6 +37,9 @@ class GenerationEventInline(admin.TabularInline):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["generations/admin.css"]}  # a file, not a style attribute: the CSP allows no inline styles
+
     list_display = ("id", "short_prompt", "kind", "model", "state", "archive_state", "owner", "created_at", "deleted")
     list_filter = ("state", "kind", "model", "archive_state", "owner", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("prompt", "luma_id")
@@ -90,7 +96,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Raw Luma JSON")
     def raw_json(self, obj: Generation) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.raw, indent=2) if obj.raw else "—")
+        return format_html("<pre class='raw-json'>{}</pre>", json.dumps(obj.raw, indent=2) if obj.raw else "—")
 
     @admin.action(description="Refresh from Luma")
     def refresh_from_luma(self, request, queryset):
@@ -102,11 +108,20 @@ class GenerationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry archive")
     def retry_archive(self, request, queryset):
+        """Archive again from scratch. A download that is still making progress is left to finish: its run owns
+        the row, and taking it over would only throw its bytes away (a stalled one is taken over)."""
+        stalled = timezone.now() - timedelta(seconds=settings.LUMA_STALL_SECONDS)
         rows = queryset.filter(state=State.COMPLETED, deleted_at__isnull=True).exclude(archive_state=ArchiveState.DONE)
-        count = rows.update(archive_state=ArchiveState.FAILED, archive_attempts=0, archive_updated_at=None)
-        for pk in rows.values_list("pk", flat=True):
+        running = rows.filter(archive_state=ArchiveState.DOWNLOADING, archive_updated_at__gte=stalled)
+        busy = running.count()
+        rows = rows.exclude(pk__in=running.values("pk"))
+        pks = list(rows.values_list("pk", flat=True))
+        count = Generation.objects.filter(pk__in=pks).update(archive_state=ArchiveState.FAILED, archive_attempts=0,
+                                                             archive_updated_at=None)
+        for pk in pks:
             tasks.enqueue("archive", pk)
-        self.message_user(request, f"Archiving {count} generation(s) again.", messages.SUCCESS)
+        note = f" {busy} still downloading, left to finish." if busy else ""
+        self.message_user(request, f"Archiving {count} generation(s) again.{note}", messages.SUCCESS)
 
     @admin.action(description="Delete (files and on Luma)")
     def delete_on_luma(self, request, queryset):

@@ -83,6 +83,22 @@ def test_retry_archive_archives_a_completed_generation_whose_download_failed(adm
     assert row.archive_state == ArchiveState.DONE
 
 
+def test_retry_archive_leaves_a_download_in_progress_to_its_owner(admin_client_for, alice, luma_sim, luma_settings,
+                                                                  jobs):
+    from generations import archive
+
+    row = submitted(alice, luma_sim, jobs, "A kite over the sea")
+    Generation.objects.filter(pk=row.pk).update(state=State.COMPLETED, archive_state=ArchiveState.WAITING)
+    owner = archive.claim(row.pk)  # a worker is downloading it right now
+
+    response = run_action(admin_client_for, "retry_archive", row)
+
+    row.refresh_from_db()
+    assert "1 still downloading, left to finish." in response.content.decode()
+    assert (row.archive_state, row.archive_claim) == (ArchiveState.DOWNLOADING, owner)
+    assert "archive" not in jobs.names()
+
+
 def test_delete_removes_the_generation_here_and_on_luma(admin_client_for, alice, luma_sim, luma_settings, jobs):
     row = submitted(alice, luma_sim, jobs, "A hot air balloon over a desert")
 
