@@ -666,13 +666,23 @@ class Favourite(models.Model):
 
 
 class KeyframeImage(models.Model):
-    """An uploaded start or end frame, served at an unguessable public URL so Luma can fetch it."""
+    """An uploaded file Luma fetches from us: a keyframe, a reference or a source image (re-encoded), or a source
+    video (remuxed), served at an unguessable public URL (files.keyframe) only while a generation needs it."""
+
+    class MediaType(models.TextChoices):
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
 
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     file = models.FileField(upload_to="keyframes/", max_length=300)
     content_type = models.CharField(max_length=40)
+    media_type = models.CharField(max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # Videos only: what PyAV read, so a later form post can check the file against another model's limits.
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds (videos).")
+    codec = models.CharField(max_length=20, blank=True)
+    size = models.BigIntegerField(null=True, blank=True, help_text="Bytes stored.")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
 
