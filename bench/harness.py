@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -33,6 +35,52 @@ def wait_http(url: str, timeout: float = 30, headers=None) -> None:
         except requests.RequestException:
             time.sleep(0.2)
     raise SystemExit(f"{url} did not come up")
+
+
+class Canary:
+    """A server on 127.0.0.1 that nothing should ever reach: it counts every connection and keeps each request line.
+
+    Forged asset URLs point here; any hit means the app fetched a URL it should have refused.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.lines: list[str] = []
+        canary = self
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def verify_request(self, request, client_address) -> bool:
+                with canary.lock:
+                    canary.hits += 1  # counted per connection, so a TLS handshake or a bare socket counts too
+                return True
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                with canary.lock:
+                    canary.lines.append(self.requestline[:200])
+                body = b"canary: this URL must never be fetched"
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_HEAD = _answer
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Stack:
@@ -94,8 +142,18 @@ class Stack:
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
 
-    def shell_json(self, code: str):
-        return json.loads(self.shell(code).strip().splitlines()[-1])
+    def shell_json(self, code: str, attempts: int = 1):
+        """The last stdout line of a `manage.py shell -c` as JSON; with attempts > 1, a failing shell (a locked
+        SQLite database, a killed connection) is retried after a pause instead of ending the run."""
+        for attempt in range(attempts):
+            try:
+                return json.loads(self.shell(code).strip().splitlines()[-1])
+            except (subprocess.CalledProcessError, ValueError, IndexError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                detail = exc.stderr.strip().splitlines()[-1:] if isinstance(exc, subprocess.CalledProcessError) else exc
+                print(f"shell failed ({detail}); retrying", file=sys.stderr)
+                time.sleep(2)
 
     def sim(self, method: str, path: str, **kwargs):
         response = requests.request(method, f"{self.sim_root}{path}", timeout=30, **kwargs)
