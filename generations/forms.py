@@ -14,6 +14,7 @@ from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Favourite, Generation, Kind, LumaAccount, State, kind_for_keyframes
+from .search import matching
 from .uploads import UploadCheck, check_upload
 from .urlsafety import UnsafeURL, check_public, parse, real_luma_configured
 
@@ -470,7 +471,7 @@ class LibraryFilters(forms.Form):
 
     def apply(self, rows: QuerySet[Generation], user) -> QuerySet[Generation]:
         if q := (self.value("q") or "").strip():
-            rows = rows.filter(prompt__icontains=q)
+            rows = matching(rows, q)  # icontains' results, cheap at any library size (search.py)
         state = self.value("state")
         if state == "live":
             rows = rows.live()
