@@ -29,11 +29,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import replace_url
 
 from . import pricing
-from .access import generation_for, may_change
+from .access import generation_for, may_change, uses
 from .admission import queue_positions
 from .forms import LibraryFilters
-from .models import DEFAULT_DURATION, DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
+from .models import DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
 from .models import State, _duration_cache
+from .words import friendly
 
 PAGE_SIZE = 12
 MAX_POLLED_CARDS = 200
@@ -41,6 +42,18 @@ LINEAGE_DEPTH = 6
 # The detail page lists this many of a generation's newest events.
 EVENTS_SHOWN = 100
 LINEAGE_NODES = 60
+# A card's Actions, by continue `how` (access.uses decides which a generation offers).
+USE_LABELS = {
+    "start-frame": "Use as start frame",
+    "end-frame": "Use as end frame",
+    "reference": "Use as reference",
+    "extend": "Extend",
+    "reverse-extend": "Reverse extend",
+    "interpolate": "Interpolate with another",
+    "loop": "Loop remix",
+    "modify": "Modify",
+    "reframe": "Reframe",
+}
 
 
 def compact(seconds: float) -> str:
@@ -88,6 +101,8 @@ class Card:
     may_change: bool
     position: int | None = None
     expected: timedelta | None = None
+    # How many finished generations `expected` comes from (0: the model's prior).
+    samples: int = 0
 
     @property
     def archiving(self) -> bool:
@@ -163,6 +178,15 @@ class Card:
         return f"about {compact(left)} left" if left > 1 else "taking longer than usual"
 
     @property
+    def eta_basis(self) -> str:
+        """How sure the ETA is: a guess from the model, or the median of how many similar runs."""
+        if not self.eta_at:
+            return ""
+        if not self.samples:
+            return "a guess: nothing similar finished here yet"
+        return f"from {self.samples} recent like it" if self.samples > 1 else "from 1 recent like it"
+
+    @property
     def took(self) -> str:
         g = self.g
         start, end = g.submitted_at or g.created_at, g.finished_at
@@ -184,6 +208,11 @@ class Card:
         return ""
 
     @property
+    def reason(self) -> str:
+        """Why it failed, in plain words where we know Luma's message."""
+        return friendly(self.g.reason)
+
+    @property
     def advice(self) -> tuple[str, str] | None:
         return next_step(self.g) if self.g.state in (State.FAILED, State.REJECTED) else None
 
@@ -194,8 +223,30 @@ class Card:
         return "poster" if self.g.poster else "placeholder"
 
     @property
+    def kind_label(self) -> str:
+        """The kind in words; a loop made from a video is a loop remix, although Luma files it as an extend."""
+        if self.g.kind == Kind.EXTEND and self.g.loop:
+            return "Loop remix"
+        return self.g.get_kind_display()
+
+    @property
     def continuable(self) -> bool:
         return self.g.can_continue
+
+    @property
+    def actions(self) -> list[tuple[str, str, bool]]:
+        """What can be made from this generation, as (label, address, fills the create form), by what it is:
+        an image never offers extend, upscale or add audio, a video never "use as reference"."""
+        pk, found = self.g.pk, []
+        for how in uses(self.g):
+            label = USE_LABELS[how]
+            if how in ("modify", "reframe"):
+                label += " video" if self.g.is_video else " image"
+            found.append((label, reverse("generations:continue", args=[pk, how]), True))
+        if self.g.is_video and uses(self.g):
+            found.insert(3, ("Upscale", reverse("generations:upscale", args=[pk]), False))
+            found.insert(4, ("Add audio", reverse("generations:add_audio", args=[pk]), False))
+        return found
 
 
 def public_url_warning() -> str:
@@ -238,14 +289,34 @@ def card_rows(user, rows: QuerySet[Generation] | None = None) -> QuerySet[Genera
     )
 
 
-def expected_durations(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], timedelta]:
-    """Generation.expected_duration for several kinds of work at once, sharing its cache.
+# Before this install has finished a similar generation: what Luma usually takes, submit to done, by model
+# (third-party reports say 30-60 s for a 5 s Ray 2 clip; Flash and Photon are faster). Rough on purpose: the card
+# says so, and the median of real runs replaces it as soon as there is one.
+PRIOR_SECONDS = {"ray-2": 60, "ray-flash-2": 30, "photon-1": 20, "photon-flash-1": 10}
+PRIOR_BY_KIND = {Kind.UPSCALE: 45, Kind.ADD_AUDIO: 30}
+# With no history yet, look again soon: the first finished generation should inform the next card at once.
+NO_HISTORY_CACHE_SECONDS = 5
 
-    Whatever the cache lacks costs one query in all, not one per (kind, model): a page of dreaming cards
-    of many kinds stays within the page's fixed query budget.
+
+def prior_duration(kind: str, model: str) -> timedelta:
+    """What a generation of this kind and model is expected to take before we have seen any."""
+    if kind in PRIOR_BY_KIND:
+        return timedelta(seconds=PRIOR_BY_KIND[kind])
+    default = PRIOR_SECONDS["photon-1"] if kind in (Kind.IMAGE, Kind.REFRAME_IMAGE) else PRIOR_SECONDS["ray-2"]
+    return timedelta(seconds=PRIOR_SECONDS.get(model, default))
+
+
+def expected_durations(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[timedelta, int]]:
+    """(expected submit-to-done time, how many finished ones it comes from) for several kinds of work at once:
+    the median of the last 20 similar completed generations, or the model's prior (0) when there are none.
+
+    Cached a minute beside Generation.expected_duration's entries (under ("eta", kind, model)); whatever the
+    cache lacks costs one query in all, not one per (kind, model): a page of dreaming cards of many kinds stays
+    within the page's fixed query budget.
     """
     now = time.monotonic()
-    found = {pair: cached[1] for pair in pairs if (cached := _duration_cache.get(pair)) and cached[0] > now}
+    found = {pair: cached[1] for pair in pairs
+             if (cached := _duration_cache.get(("eta", *pair))) and cached[0] > now}  # type: ignore[arg-type]
     missing = pairs - found.keys()
     if not missing:
         return found
@@ -262,8 +333,13 @@ def expected_durations(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tim
         if sent and done:
             durations[kind, model].append((done - sent).total_seconds())
     for pair, seconds in durations.items():
-        found[pair] = timedelta(seconds=median(seconds)) if seconds else DEFAULT_DURATION
-        _duration_cache[pair] = (now + DURATION_CACHE_SECONDS, found[pair])
+        if seconds:
+            found[pair] = (timedelta(seconds=median(seconds)), len(seconds))
+            keep = DURATION_CACHE_SECONDS
+        else:
+            found[pair] = (prior_duration(*pair), 0)
+            keep = NO_HISTORY_CACHE_SECONDS
+        _duration_cache[("eta", *pair)] = (now + keep, found[pair])  # type: ignore[index]
     return found
 
 
@@ -279,7 +355,8 @@ def build_cards(rows, user) -> list[Card]:
             favourite=bool(getattr(row, "is_favourite", False)),
             may_change=may_change(user, row),
             position=positions.get(row.pk),
-            expected=expected.get((row.kind, row.model)),
+            expected=expected[row.kind, row.model][0] if (row.kind, row.model) in expected else None,
+            samples=expected[row.kind, row.model][1] if (row.kind, row.model) in expected else 0,
         )
         for row in rows
     ]
@@ -409,6 +486,83 @@ def _lineage_down(generation: Generation) -> list[dict]:
     return root["children"]
 
 
+@dataclass
+class Input:
+    """Something a generation was made from, as the detail page shows it: a picture or player when it can be
+    shown from this site, else a link."""
+
+    role: str
+    media: str  # "image", "video" or "link"
+    src: str = ""  # an address on this site (the CSP allows only those)
+    href: str = ""
+    generation: Generation | None = None
+    weight: float | None = None
+    poster: str = ""
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.href).hostname or ""
+
+
+def _reference_urls(options: dict) -> list[tuple[str, str, float | None]]:
+    """(role, url, weight) of Photon's references as Luma takes them (models.PHOTON_REFERENCES)."""
+    found = []
+    for name, role in (("image_ref", "Image reference"), ("style_ref", "Style reference")):
+        for item in options.get(name) or []:
+            if isinstance(item, dict) and item.get("url"):
+                found.append((role, item["url"], item.get("weight")))
+    for identity in (options.get("character_ref") or {}).values():
+        for url in (identity or {}).get("images") or []:
+            found.append(("Character reference", url, None))
+    modify = options.get("modify_image_ref") or {}
+    if isinstance(modify, dict) and modify.get("url"):
+        found.append(("Image to modify", modify["url"], modify.get("weight")))
+    return found
+
+
+def generation_inputs(generation: Generation) -> list[Input]:
+    """The keyframes, references and source a generation was made from, shown from our own copies where we
+    have them: a library generation's archive or poster, an upload on this site. Anything else (an address on
+    another site) is a link: the page's CSP loads media from this site only, and a picture elsewhere would tell
+    that site who looks. One query for references that are library generations' images."""
+    wanted = [("Start frame", generation.frame0_generation, generation.frame0_url, "image"),
+              ("End frame", generation.frame1_generation, generation.frame1_url, "image")]
+    source_media = "video" if generation.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO, Kind.UPSCALE,
+                                                 Kind.ADD_AUDIO) else "image"
+    wanted.append(("Source", generation.source, generation.media_url, source_media))
+    wanted.append(("First frame", None, generation.first_frame_url, "image"))
+    references = _reference_urls(generation.options or {})
+    by_url = {}
+    if references:
+        urls = [url for _, url, _ in references]
+        for row in Generation.objects.visible().filter(Q(image_url__in=urls) | Q(video_url__in=urls)):
+            by_url[row.image_url or row.video_url] = row
+    found = []
+    for role, source, url, media in wanted:
+        if source is not None or url:
+            found.append(_input(role, source, url, media))
+    for role, url, weight in references:
+        item = _input(role, by_url.get(url), url, "image")
+        item.weight = weight
+        found.append(item)
+    return found
+
+
+def _input(role: str, source: Generation | None, url: str, media: str) -> Input:
+    if source is not None:
+        if source.deleted_at is None and source.is_archived:
+            own = reverse("generations:video", args=[source.pk])
+            poster = reverse("generations:poster", args=[source.pk]) if source.poster else ""
+            return Input(role, "video" if source.is_video else "image", own, source.get_absolute_url(), source,
+                         poster=poster)
+        return Input(role, "link", "", source.get_absolute_url(), source)
+    site = settings.PUBLIC_BASE_URL.rstrip("/") + "/"
+    if url.startswith(site):
+        path = "/" + url[len(site):]
+        return Input(role, media, path, path)
+    return Input(role, "link", "", url)
+
+
 @login_required
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -426,6 +580,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "earlier_events": max(event_count - EVENTS_SHOWN, 0),
         "made_from": _lineage_up(generation),
         "made_into": _lineage_down(generation),
+        "inputs": generation_inputs(generation),
         "estimate": pricing.estimate_cents(generation.kind, generation.model, generation.resolution,
                                            generation.duration) / 100,
         "raw_json": json.dumps(generation.raw, indent=2, sort_keys=True) if request.user.is_staff else None,

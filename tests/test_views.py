@@ -293,7 +293,9 @@ def test_extend_from_a_card_fills_in_the_form(alice_client, alice):
     assert f"Extend from #{source.pk}." in text(response)
     assert 'name="frame0" value="generation" class="" id="id_frame0_3" checked' in html.replace('  ', ' ') or re.search(
         r'name="frame0" value="generation"[^>]*checked', html)
-    assert re.search(rf'<option value="{source.pk}" selected>', html)
+    # The picker holds the number and shows the chosen video's thumbnail.
+    assert re.search(rf'name="frame0_generation" value="{source.pk}"', html)
+    assert f"#{source.pk}</strong> A fox in the snow" in html
     assert "create-prefilled" in response["HX-Trigger"]
 
 
@@ -356,7 +358,8 @@ def test_cards_say_each_state_in_words(alice_client, alice, bob):
     assert "Waiting for a slot 20 s 2nd in line" in page
     assert "Submitted 0 s checking that Luma has it" in page
     assert "Queued 0 s" in page
-    assert re.search(r"Dreaming 0 s about 1m \d\ds left", page)
+    # Nothing similar has finished yet: the model's prior (Ray 2, 60 s) and a word on how sure that is.
+    assert re.search(r"Dreaming 0 s about [45]\d s left \(a guess: nothing similar finished here yet\)", page)
     assert "Archiving" in page and 'value="45"' in alice_client.get("/").content.decode()
     assert "Contains blacklisted words Luma refused the prompt. Reword it and try again. Edit the prompt" in page
     assert "Failed to read user input frames Luma could not use the image" in page and "Fix the image" in page
