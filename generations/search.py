@@ -6,10 +6,11 @@ database finds them, so that a page of the newest matches costs about the same w
 
 - On SQLite (3.34 or newer, which has FTS5's trigram tokenizer) an FTS5 index of every prompt
   (`generations_prompt_fts`, kept in step by triggers; migration 0009) answers a search of 3 or more characters.
-  One small query first asks it for at most PROBE_LIMIT matching rows. If there are fewer, they are all the rows
-  that can match: the page is looked up by their `created_at` through the library's own indexes, so a search that
-  matches little or nothing never reads the whole library. If there are more, the word is common: walking the
-  library newest first finds a page of matches within the first few hundred rows, as it always did.
+  One small query first counts its matches, stopping past PROBE_LIMIT. None: no page query at all. A few: they
+  are all the rows that can match, and the page is looked up by their `created_at` through the library's own
+  indexes, so a search that matches little or nothing never reads the whole library. More: the word is common,
+  and walking the library newest first finds a page of matches within the first thousand or so rows, as it
+  always did.
   Either way the prompt is then checked with `icontains` itself, so the results are icontains' results (FTS5 folds
   case for every letter, SQLite's LIKE only for ASCII: the index finds a superset, LIKE keeps what it always kept).
 - On PostgreSQL `icontains` is already served by the pg_trgm index of migration 0005, and the planner has
@@ -109,8 +110,8 @@ def drop_sqlite_index(connection) -> None:
 def matching(rows: QuerySet, text: str) -> QuerySet:
     """`rows` whose prompt contains `text` (case-insensitive, as icontains), newest-first pages cheap at any size.
 
-    A search of 3+ characters on SQLite costs one small extra query (the index probe) when this is called;
-    everything else stays lazy. `rows` keeps its filters, ordering and annotations.
+    A search of 3+ characters on SQLite costs one small extra query (the index probe) when this is called, and
+    none for the page when nothing matches; everything else stays lazy. `rows` keeps its filters, ordering and annotations.
     """
     text = text.strip()
     if not text:
@@ -119,27 +120,32 @@ def matching(rows: QuerySet, text: str) -> QuerySet:
         return recent(rows).filter(prompt__icontains=text)
     connection = connections[rows.db]
     if connection.vendor == "sqlite" and sqlite_has_trigram_fts():
-        found = _probe(rows, text)
-        if found is not None:
+        few = _few_matches(connection, rows.model, text)
+        if few == 0:
+            return rows.none()
+        if few is not None:
             # All the rows that can match, few: found through the library's indexes by their date. Matching
             # on created_at rather than on the primary key matters on SQLite, which keeps no statistics: with
             # `id IN (...)` it walks the library index (deleted_at, -created_at) and checks every row instead.
-            rows = rows.filter(created_at__in=found)
+            rows = rows.filter(created_at__in=few)
     return rows.filter(prompt__icontains=text)
 
 
-def _probe(rows: QuerySet, text: str) -> list[datetime] | None:
-    """The creation dates of every row the FTS5 index finds for `text`, or None if more than PROBE_LIMIT."""
+def _few_matches(connection, model, text: str) -> RawSQL | int | None:
+    """The creation dates of every row the FTS5 index finds for `text` (a subquery), 0 when there is none,
+    or None when there are more than PROBE_LIMIT. Costs one query: a count that stops at PROBE_LIMIT + 1."""
     phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 phrase: consecutive trigrams, i.e. a substring
-    index = rows.model.objects.using(rows.db).filter(
-        pk__in=RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s LIMIT %s",
-                           (phrase, PROBE_LIMIT + 1))
-    )
+    found = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
     try:
-        found = list(index.order_by().values_list("created_at", flat=True))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM ({found} LIMIT %s)", [phrase, PROBE_LIMIT + 1])
+            count = cursor.fetchone()[0]
     except DatabaseError:  # no index in this database (migrated where SQLite had no trigram tokenizer)
         return None
-    return None if len(found) > PROBE_LIMIT else sorted(set(found))
+    if count > PROBE_LIMIT or count == 0:
+        return None if count else 0
+    table = model._meta.db_table
+    return RawSQL(f"SELECT found.created_at FROM {table} found WHERE found.id IN ({found})", [phrase])
 
 
 def recent(rows: QuerySet) -> QuerySet:
