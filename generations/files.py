@@ -1,4 +1,5 @@
-"""Serving stored files: archived videos and posters to the team, uploaded keyframes to Luma.
+"""Serving stored files: archived videos and posters to the team, uploaded keyframes, references and source
+videos to Luma.
 
 Videos are answered with HTTP Range support so a browser can seek, also without a proxy in front.
 """
@@ -9,7 +10,8 @@ import re
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -107,11 +109,16 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def keyframe_still_needed(image: KeyframeImage) -> bool:
-    """Whether Luma may still fetch this keyframe: a generation that uses it is not deleted and not
-    finished, or no generation uses it yet and it was uploaded within the hour."""
-    # Matched on the path: the token is unique and unguessable, and the public base URL may change.
+    """Whether Luma may still fetch this upload (a keyframe, a first frame, a source video or image, a Photon
+    reference): a generation that uses it is not deleted and not finished, or no generation uses it yet and it
+    was uploaded within the hour."""
+    # Matched on the path: the token is unique and unguessable, and the public base URL may change. References
+    # sit in the options JSON; a token has only URL-safe characters, so its path reads the same inside JSON text.
     path = reverse("generations:keyframe", args=[image.token])
-    users = Generation.objects.filter(Q(frame0_url__endswith=path) | Q(frame1_url__endswith=path))
+    users = Generation.objects.annotate(options_text=Cast("options", TextField())).filter(
+        Q(frame0_url__endswith=path) | Q(frame1_url__endswith=path) | Q(media_url__endswith=path)
+        | Q(first_frame_url__endswith=path) | Q(options_text__contains=path)
+    )
     uses = list(users.values_list("state", "deleted_at"))
     if not uses:
         return image.created_at > timezone.now() - UNUSED_KEYFRAME_LIFETIME
@@ -120,8 +127,8 @@ def keyframe_still_needed(image: KeyframeImage) -> bool:
 
 @require_GET
 def keyframe(request: HttpRequest, token: str) -> HttpResponse:
-    """Public on purpose: Luma fetches keyframe images without our login. The token is the secret, and it
-    stops answering once no live generation needs the image."""
+    """Public on purpose: Luma fetches uploaded images and videos without our login. The token is the secret,
+    and it stops answering once no live generation needs the file."""
     image = get_object_or_404(KeyframeImage, token=token)
     if not keyframe_still_needed(image):
         raise Http404("This keyframe is no longer served")

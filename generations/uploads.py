@@ -1,22 +1,29 @@
-"""Keyframe uploads: the cap on a request's size, and the check and re-encoding of an uploaded image.
+"""Uploads Luma fetches from us: the cap on a request's size, the check and re-encoding of an image, and the
+check (PyAV) and remuxing of a source video.
 
-An upload is never stored as sent: Pillow decodes it and writes fresh pixels, so location data and bytes
-hidden after the picture never reach the public keyframe URL.
+An upload is never stored as sent: Pillow decodes an image and writes fresh pixels, and a video's picture track
+is copied into a fresh MP4 without its metadata or other tracks, so location data and bytes hidden in the file
+never reach the public URL.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import tempfile
 import warnings
+from fractions import Fraction
 
 from django import forms
 from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.html import format_html
 from django_htmx.http import reswap, retarget
+from django.urls import reverse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .models import KeyframeImage
@@ -26,6 +33,17 @@ ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 STORED_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
 UPLOAD_MIN_SIDE, UPLOAD_MAX_SIDE = 64, 4096
 JPEG_QUALITY = 92
+
+# Source videos (modify, reframe): Luma's limits (luma-api.md sections 6 and 7): 100 MB, and per model and mode
+# a longest duration. Luma documents no formats; we take the MP4/MOV H.264 or H.265 files phones and editors make.
+VIDEO_MAX_BYTES = 100 * 1024 * 1024
+VIDEO_MAX_SECONDS = {("modify", "ray-2"): 10, ("modify", "ray-flash-2"): 15,
+                     ("reframe", "ray-2"): 10, ("reframe", "ray-flash-2"): 30}
+VIDEO_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2"}
+VIDEO_CODECS = {"h264": "H.264", "hevc": "H.265 (HEVC)"}
+VIDEO_MIN_SIDE, VIDEO_MAX_SIDE = 64, 4096
+# Photon's limit on a reframed image (luma-api.md section 6).
+REFRAME_IMAGE_MAX_BYTES = 10 * 1024 * 1024
 
 
 def megabytes(size: int) -> str:
@@ -49,6 +67,7 @@ class UploadCheck:
             content_type=self.content_type,
             width=self.width,
             height=self.height,
+            size=len(self.data),
             uploaded_by=user,
         )
 
@@ -112,6 +131,120 @@ def check_upload(upload) -> UploadCheck:
     return UploadCheck(stored, stored_format, *clean.size)
 
 
+def seconds(value: float) -> str:
+    return f"{value:.1f} s" if value % 1 else f"{value:.0f} s"
+
+
+def video_limit_error(duration: float | None, size: int | None, use: str, model: str) -> str:
+    """Why a video of this length and size is too much for `use` ("modify" or "reframe") with `model`, or ""."""
+    limit = VIDEO_MAX_SECONDS.get((use, model))
+    if size is not None and size > VIDEO_MAX_BYTES:
+        return f"This video is {megabytes(size)}; Luma takes at most {megabytes(VIDEO_MAX_BYTES)}."
+    if limit and duration is not None and duration > limit + 0.05:
+        longer = max(seconds for (u, _), seconds in VIDEO_MAX_SECONDS.items() if u == use)
+        advice = " Choose Ray Flash 2, or trim it." if limit < longer and model == "ray-2" else " Trim it first."
+        return f"This video is {seconds(duration)} long; {model} can {use} at most {limit} s.{advice}"
+    return ""
+
+
+class VideoCheck:
+    """An accepted source video: `path` is a fresh MP4 holding only its picture track."""
+
+    def __init__(self, path: str, width: int, height: int, duration: float, codec: str):
+        self.path, self.width, self.height, self.duration, self.codec = path, width, height, duration, codec
+
+    def store(self, user) -> KeyframeImage:
+        try:
+            with open(self.path, "rb") as handle:
+                return KeyframeImage.objects.create(
+                    file=File(handle, name=secrets.token_hex(12) + ".mp4"),
+                    content_type="video/mp4",
+                    media_type=KeyframeImage.MediaType.VIDEO,
+                    width=self.width,
+                    height=self.height,
+                    duration=self.duration,
+                    codec=self.codec,
+                    size=os.path.getsize(self.path),
+                    uploaded_by=user,
+                )
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _remux(source, target: str) -> None:
+    """Copy the picture track, unchanged, into a fresh MP4: no audio, subtitles, data tracks or metadata."""
+    import av
+
+    with av.open(source) as container, av.open(target, "w", format="mp4") as out:
+        stream = container.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        copy.metadata.clear()
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.stream = copy
+            out.mux(packet)
+
+
+def check_video_upload(upload) -> VideoCheck:
+    """Accept an MP4 or MOV video, H.264 or H.265, that PyAV can read and decode, at most VIDEO_MAX_BYTES, and
+    remux it; or raise ValidationError saying why. Per-model duration limits are checked by the form
+    (video_limit_error), which knows the model."""
+    import av
+
+    if upload.size > VIDEO_MAX_BYTES:
+        raise forms.ValidationError(video_limit_error(None, upload.size, "modify", ""))
+    source = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
+    if not isinstance(source, str):
+        source.seek(0)
+    unreadable = "This is not a video we can read. Use an MP4 or MOV file (H.264 or H.265)."
+    try:
+        with av.open(source) as container:
+            if container.format.name not in VIDEO_CONTAINERS:
+                raise forms.ValidationError(f"{container.format.long_name or container.format.name} files are not "
+                                            "accepted. Use an MP4 or MOV file (H.264 or H.265).")
+            if not container.streams.video:
+                raise forms.ValidationError("This file has no picture track. Use an MP4 or MOV video.")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if codec not in VIDEO_CODECS:
+                raise forms.ValidationError(f"This video is encoded as {codec}; Luma needs H.264 or H.265 (HEVC). "
+                                            "Export it again as an MP4.")
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if max(width, height) > VIDEO_MAX_SIDE or min(width, height) < VIDEO_MIN_SIDE:
+                raise forms.ValidationError(f"This video is {width}×{height} pixels; it must be {VIDEO_MIN_SIDE} to "
+                                            f"{VIDEO_MAX_SIDE} pixels a side.")
+            if stream.duration is not None and stream.time_base:
+                duration = float(stream.duration * Fraction(stream.time_base))
+            elif container.duration:
+                duration = container.duration / av.time_base
+            else:
+                raise forms.ValidationError("This video does not say how long it is. Export it again as an MP4.")
+            next(container.decode(stream))  # a first picture that decodes: the file is not just a header
+    except forms.ValidationError:
+        raise
+    except StopIteration:
+        raise forms.ValidationError("This video has no pictures we can decode. Export it again as an MP4.") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        raise forms.ValidationError(unreadable) from None
+    if not isinstance(source, str):
+        source.seek(0)
+    handle, target = tempfile.mkstemp(suffix=".mp4")
+    os.close(handle)
+    try:
+        _remux(source, target)
+    except (av.FFmpegError, OSError, ValueError):
+        os.unlink(target)
+        raise forms.ValidationError("This video is damaged or cut short. Export it again as an MP4.") from None
+    return VideoCheck(target, width, height, round(duration, 3), codec)
+
+
 class RequestSizeLimitMiddleware:
     """Refuse a request whose body is larger than REQUEST_MAX_BYTES before anything reads it.
 
@@ -129,6 +262,8 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             declared = 0
         limit = settings.REQUEST_MAX_BYTES
+        if request.path == reverse("generations:upload_video"):
+            limit = VIDEO_MAX_BYTES + 1024 * 1024  # one video and its form field, nothing else
         if declared > limit:
             return too_large(request, declared, limit)
         return self.get_response(request)
@@ -140,6 +275,9 @@ def too_large(request: HttpRequest, declared: int, limit: int) -> HttpResponse:
         f"(each image at most {megabytes(settings.UPLOAD_MAX_BYTES)}). Nothing was sent to Luma: "
         "choose a smaller image and try again."
     )
+    if limit > settings.REQUEST_MAX_BYTES:
+        message = (f"This video is {megabytes(declared)}; Luma takes at most {megabytes(VIDEO_MAX_BYTES)}. "
+                   "Nothing was sent to Luma: choose a shorter or smaller video.")
     if getattr(request, "htmx", False) and not request.htmx.history_restore_request:
         # htmx swaps only 2xx answers: put the message above the create form and leave what was typed.
         response = HttpResponse(format_html('<p class="error" role="alert">{}</p>', message))

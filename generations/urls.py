@@ -27,4 +27,7 @@ urlpatterns = [
     path("generations/<int:pk>/upscale/", views.upscale, name="upscale"),
     path("generations/<int:pk>/audio/", views.add_audio, name="add_audio"),
     path("generations/<int:pk>/continue/<slug:how>/", views.continue_generation, name="continue"),
+    # The create form's library pickers and its source video upload.
+    path("pick/", views.picker, name="picker"),
+    path("uploads/video/", views.upload_video, name="upload_video"),
 ]

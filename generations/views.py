@@ -1,10 +1,14 @@
-"""The dashboard and everything that asks for a generation: create, try again, continue, upscale, add audio.
+"""The dashboard and everything that asks for a generation: create, try again, continue (and every other use
+of a library generation), upscale, add audio; the create form's library pickers and video upload.
 
 Nothing here calls Luma: a request becomes a pending row (`Generation.request`) and the jobs take it from there.
 """
 
 from __future__ import annotations
 
+import re
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,9 +19,11 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from .access import generation_for
+from .access import generation_for, refusal
 from .forms import AddAudioForm, CreateForm, LibraryFilters, UpscaleForm, initial_for
 from .models import Generation, Kind, LumaAccount
+from .sources import ACCEPTS, pick
+from .uploads import VIDEO_MAX_SECONDS, check_video_upload
 from .views_library import build_cards, card_rows, library_context, page_context, public_url_warning
 
 CONTINUE_HOW = {
@@ -26,9 +32,15 @@ CONTINUE_HOW = {
     "reverse-extend": "Reverse extend",
     "interpolate": "Interpolate",
     "loop": "Loop remix",
+    "start-frame": "Start frame",
+    "end-frame": "End frame",
+    "reference": "Image reference",
+    "modify": "Modify",
+    "reframe": "Reframe",
 }
 # The create form keeps these after a successful submit, so a second take needs only a new prompt.
-KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio")
+KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio", "mode", "media_from")
+PICK_FIELD = re.compile(r"^[a-z0-9_]{1,40}$")
 
 
 def create_context(request: HttpRequest, form: CreateForm, **extra) -> dict:
@@ -37,13 +49,14 @@ def create_context(request: HttpRequest, form: CreateForm, **extra) -> dict:
         "form": form,
         "warning": public_url_warning(),
         "upload_limit": f"{settings.UPLOAD_MAX_BYTES / 1_048_576:.0f} MB",
+        "video_seconds": VIDEO_MAX_SECONDS,
         **extra,
     }
 
 
 def dashboard_context(request: HttpRequest, form: CreateForm | None = None, **extra) -> dict:
     account = form.account if form else LumaAccount.get()
-    form = form or CreateForm(account=account)
+    form = form or CreateForm(account=account, user=request.user)
     return {**create_context(request, form, **extra), **library_context(request, LibraryFilters(request.GET))}
 
 
@@ -65,7 +78,7 @@ def _card_anchor(generation: Generation) -> str:
 def create(request: HttpRequest) -> HttpResponse:
     """Ask for a generation from the create form; with htmx the new card appears at the top at once."""
     account = LumaAccount.get()
-    form = CreateForm(request.POST, request.FILES, account=account)
+    form = CreateForm(request.POST, request.FILES, account=account, user=request.user)
     if not form.is_valid():
         if request.htmx:
             return render(request, "generations/dashboard.html#create-panel", create_context(request, form))
@@ -75,7 +88,8 @@ def create(request: HttpRequest) -> HttpResponse:
         if created:
             messages.success(request, f"Requested #{generation.pk}: it is at the top of the library.")
         return redirect(_card_anchor(generation))
-    fresh = CreateForm(account=account, initial={name: form.cleaned_data.get(name) for name in KEPT_SETTINGS})
+    fresh = CreateForm(account=account, user=request.user,
+                       initial={name: form.cleaned_data.get(name) for name in KEPT_SETTINGS})
     new_card = build_cards(card_rows(request.user).filter(pk=generation.pk), request.user)[0] if created else None
     context = create_context(request, fresh, requested=generation, new_card=new_card)
     response = render(request, "generations/dashboard.html#create-response", context)
@@ -85,7 +99,9 @@ def create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def continue_generation(request: HttpRequest, pk: int, how: str) -> HttpResponse:
-    """The create form filled in from a card: try again, extend, reverse extend, interpolate, loop remix."""
+    """The create form filled in from a card: try again, extend, reverse extend, interpolate, loop remix, use as
+    a start or end frame, as a Photon reference, modify or reframe. A use the generation does not allow (an
+    image cannot be extended, a video cannot be an image reference) says why and fills in only its settings."""
     generation = generation_for(request.user, pk)
     if how not in CONTINUE_HOW:
         raise Http404("No such action")
@@ -93,14 +109,50 @@ def continue_generation(request: HttpRequest, pk: int, how: str) -> HttpResponse
         action = "upscale" if generation.kind == Kind.UPSCALE else "add_audio"
         return redirect(f"generations:{action}", generation.source_id)
     account = LumaAccount.get()
-    form = CreateForm(account=account, initial=initial_for(generation, how))
-    note = f"{CONTINUE_HOW[how]} from #{generation.pk}."
-    if how != "again" and not generation.can_continue:
-        note = f"#{generation.pk} is not a finished video, so Luma cannot continue it yet. Choose another."
+    why_not = refusal(generation, how)
+    form = CreateForm(account=account, user=request.user, initial=initial_for(generation, how, usable=not why_not))
+    note = why_not or f"{CONTINUE_HOW[how]} from #{generation.pk}."
     if request.htmx:
         response = render(request, "generations/dashboard.html#create-panel", create_context(request, form, note=note))
         return trigger_client_event(response, "create-prefilled", {"id": generation.pk})
     return render(request, "generations/dashboard.html", dashboard_context(request, form, note=note))
+
+
+@login_required
+@require_GET
+def picker(request: HttpRequest) -> HttpResponse:
+    """A picker's thumbnail grid: the newest finished videos or images, or those whose prompt matches `q`.
+    `field` names the create form field the grid fills in (JavaScript copies the chosen number there)."""
+    accept, field = request.GET.get("accept", ""), request.GET.get("field", "")
+    if accept not in ACCEPTS or not PICK_FIELD.match(field):
+        raise Http404("No such picker")
+    query = " ".join(request.GET.get("q", "").split())[:200]
+    context = {"rows": pick(accept, query), "accept": accept, "field": field, "q": query}
+    return render(request, "generations/picker.html#picker-results", context)
+
+
+class VideoUploadForm(forms.Form):
+    video_file = forms.FileField(label="Video file")
+
+
+@login_required
+@require_POST
+def upload_video(request: HttpRequest) -> HttpResponse:
+    """A source video sent ahead of the create form (htmx, on choosing the file), so the form post stays small
+    and a video up to Luma's 100 MB fits: checked with PyAV, stored, and answered with its token for the form.
+    The model's duration limit is checked when the form is sent, since the model may still change."""
+    form = VideoUploadForm(request.POST, request.FILES)
+    stored, error = None, ""
+    if form.is_valid():
+        try:
+            stored = check_video_upload(form.cleaned_data["video_file"]).store(request.user)
+        except forms.ValidationError as invalid:
+            error = invalid.messages[0]
+    else:
+        error = "Choose a video file to upload."
+    context = {"uploaded": stored, "upload_error": error, "form": CreateForm(account=LumaAccount.get(), user=request.user)}
+    # htmx swaps only a 2xx answer, and the message belongs where the file was chosen.
+    return render(request, "generations/picker.html#video-upload", context, status=200 if stored or request.htmx else 400)
 
 
 def _source_action(request: HttpRequest, pk: int, form_class, title: str, template_name: str) -> HttpResponse:
