@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class GenerationsConfig(AppConfig):
     name = "generations"
     verbose_name = "Generations"
+
+    def ready(self) -> None:
+        # Credit snapshots live beside their reconciliation (credits.py), not in models.py; importing the module
+        # registers the model, as models.py would.
+        from . import credits  # noqa: F401

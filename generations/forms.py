@@ -763,6 +763,16 @@ class AddAudioForm(forms.Form):
         return request_once(owner, Kind.ADD_AUDIO, token, fields)
 
 
+def makers() -> list[tuple[str, str]]:
+    """The "Made by" choices: everyone, me, and each teammate who has made something (one query, only when the
+    select is shown or a teammate is asked for: the choices are a callable, read lazily)."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(Exists(Generation.objects.filter(owner=OuterRef("pk"))))
+    return [("", "Everyone"), ("mine", "Me"),
+            *((str(pk), name) for pk, name in users.order_by("username").values_list("pk", "username"))]
+
+
 class LibraryFilters(forms.Form):
     """The library's filters; anything invalid is ignored rather than shown as an error."""
 
@@ -777,7 +787,7 @@ class LibraryFilters(forms.Form):
     )
     kind = forms.ChoiceField(label="Kind", required=False, choices=[("", "Any kind"), *Kind.choices])
     model = forms.ChoiceField(label="Model", required=False, choices=[("", "Any model"), *VIDEO_MODELS, *IMAGE_MODELS])
-    owner = forms.ChoiceField(label="Made by", required=False, choices=[("", "Everyone"), ("mine", "Me")])
+    owner = forms.ChoiceField(label="Made by", required=False, choices=lambda: makers())
     favourites = forms.BooleanField(label="Favourites only", required=False)
     before = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
@@ -821,8 +831,11 @@ class LibraryFilters(forms.Form):
             rows = rows.filter(kind=kind)
         if model := self.value("model"):
             rows = rows.filter(model=model)
-        if self.value("owner") == "mine":
+        owner = self.value("owner")
+        if owner == "mine":
             rows = rows.filter(owner=user)
+        elif owner and owner.isdigit():
+            rows = rows.filter(owner_id=int(owner))
         if self.value("favourites"):
             rows = rows.filter(Exists(Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
         if before := self.value("before"):

@@ -2,8 +2,10 @@
 
 Luma bills video by output pixels (luma-api.md section 7: ray-2 $0.01582 and ray-flash-2 $0.00544 per million
 pixels, e.g. ray-2 720p 5 s 16:9 is about $1.75). We count every frame of a 16:9 clip at 24 fps; other aspect
-ratios have about the same area. Image, upscale and audio prices are not published in our sources, so those
-rows are rough guesses. Failed and rejected generations cost nothing (Luma refunds them).
+ratios have about the same area at a resolution (720p 1:1 is 960 x 960, the area of 1280 x 720), so the ratio does
+not change the estimate. Modify and reframe cost what the underlying model costs (section 6). Image, upscale and
+audio prices are not published in our sources, so those rows are rough guesses. Failed and rejected generations
+cost nothing (Luma refunds them).
 """
 
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from .models import Generation, Kind, State
+from .models import IMAGE_KINDS, Generation, Kind, State
 
 USD_PER_MEGAPIXEL = {"ray-2": 0.01582, "ray-flash-2": 0.00544}
 FRAMES_PER_SECOND = 24
@@ -40,7 +42,7 @@ DEFAULTS = {"model": "ray-2", "resolution": "720p", "duration": "5s"}
 
 def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: str = "") -> int:
     """The estimated price of one completed generation, in US cents."""
-    if kind == Kind.IMAGE:
+    if kind in IMAGE_KINDS:
         return IMAGE_CENTS.get(model, IMAGE_CENTS["photon-1"])
     if kind == Kind.ADD_AUDIO:
         return ADD_AUDIO_CENTS
@@ -50,6 +52,59 @@ def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: s
         duration if duration in SECONDS else DEFAULTS["duration"],
     )
     return VIDEO_CENTS[key]
+
+
+# The create form's "what" (forms.WHAT) and the kind whose price applies; a video's keyframes do not change it.
+KIND_OF_WHAT = {"video": Kind.TEXT_TO_VIDEO, "image": Kind.IMAGE, "modify": Kind.MODIFY_VIDEO,
+                "reframe_video": Kind.REFRAME_VIDEO, "reframe_image": Kind.REFRAME_IMAGE}
+MODEL_NAMES = {"ray-2": "Ray 2", "ray-flash-2": "Ray Flash 2", "photon-1": "Photon 1", "photon-flash-1": "Photon Flash 1"}
+
+
+@dataclass
+class Estimate:
+    """What the create form is about to ask for, and its price."""
+
+    cents: int
+    kind: str
+    model: str
+    resolution: str
+    duration: str
+    aspect_ratio: str
+
+    @property
+    def usd(self) -> float:
+        return self.cents / 100
+
+    @property
+    def words(self) -> str:
+        """Ray 2 · 720p · 5 s · 16:9: what the price depends on, as chosen."""
+        parts = [MODEL_NAMES.get(self.model, self.model)]
+        if self.kind not in IMAGE_KINDS:
+            parts.append(self.resolution)
+            if self.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO):
+                parts.append("as long as the source (5 s assumed)")
+            else:
+                parts.append(self.duration.replace("s", " s"))
+        if self.aspect_ratio:
+            parts.append(self.aspect_ratio)
+        return " · ".join(part for part in parts if part)
+
+
+def estimate_for(value) -> Estimate:
+    """The price of what the create form would ask for; `value(name)` reads one of its fields (a bound form's
+    data, an unbound form's initial value, or the estimate endpoint's query), anything unknown falls back to
+    Luma's defaults."""
+    what = value("what") or "video"
+    kind = KIND_OF_WHAT.get(what, Kind.TEXT_TO_VIDEO)
+    if kind in IMAGE_KINDS:
+        model = value("image_model") if value("image_model") in IMAGE_CENTS else "photon-1"
+        resolution = duration = ""
+    else:
+        model = value("model") if value("model") in USD_PER_MEGAPIXEL else DEFAULTS["model"]
+        resolution = value("resolution") if value("resolution") in PIXELS else DEFAULTS["resolution"]
+        duration = value("duration") if value("duration") in SECONDS else DEFAULTS["duration"]
+    return Estimate(estimate_cents(kind, model, resolution, duration or DEFAULTS["duration"]), kind, model,
+                    resolution, duration, value("aspect_ratio") or "")
 
 
 @dataclass
@@ -85,8 +140,18 @@ def spend_this_month(user, now: datetime | None = None) -> list[SpendLine]:
 
     Deleted generations count too: Luma billed them all the same.
     """
+    return spend_between(month_start(now), None, user)
+
+
+def spend_between(start: datetime, end: datetime | None = None, user=None) -> list[SpendLine]:
+    """Completed generations created from `start` (to `end`), by `user` or the whole team, grouped by price."""
+    rows = Generation.objects.filter(state=State.COMPLETED, created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    if user is not None:
+        rows = rows.filter(owner=user)
     groups = (
-        Generation.objects.filter(owner=user, state=State.COMPLETED, created_at__gte=month_start(now))
+        rows
         .values("kind", "model", "resolution", "duration")
         .annotate(count=Count("id"))
         .order_by("kind", "model", "resolution", "duration")

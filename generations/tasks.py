@@ -15,6 +15,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import admission, luma
+from .catalog import read as read_catalog
+from .credits import record_balance
 from .models import ArchiveState, Generation, GenerationEvent, Kind, LumaAccount, State
 
 log = logging.getLogger("lumaweb.tasks")
@@ -404,7 +406,7 @@ def delete_generation(pk: int) -> None:
 
 
 def refresh_credits() -> None:
-    """Cache the team's credit balance. Read-only on Luma."""
+    """Cache the team's credit balance and keep it as a snapshot (credits.py). Read-only on Luma."""
     account = LumaAccount.get()
     try:
         balance = luma.client_from_settings().credits()
@@ -414,19 +416,11 @@ def refresh_credits() -> None:
     LumaAccount.objects.filter(pk=account.pk).update(
         credit_balance=balance, credits_error="", credits_checked_at=timezone.now()
     )
+    record_balance(balance)  # the history the "me" page reconciles with lumaweb's estimates
 
 
 def refresh_catalog() -> None:
     """Cache the camera motions and concepts the create form offers. Read-only on Luma."""
-    client = luma.client_from_settings()
-    fields = {"catalog_checked_at": timezone.now()}
-    try:
-        fields["concepts"] = client.concepts()
-    except luma.LumaError as error:
-        log.warning("could not read Luma's concepts: %s", error)
-    try:
-        fields["camera_motions"] = client.camera_motions()
-    except luma.LumaError as error:
-        log.info("no camera-motion list from Luma: %s", error)
+    fields = read_catalog(luma.client_from_settings())
     LumaAccount.get()
     LumaAccount.objects.filter(pk=1).update(**fields)

@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import replace_url
+from django_htmx.http import replace_url, trigger_client_event
 
-from . import pricing
+from . import credits, pricing
 from .access import generation_for, may_change, uses
 from .admission import queue_positions
 from .forms import LibraryFilters
@@ -392,6 +392,22 @@ def library(request: HttpRequest) -> HttpResponse:
     return replace_url(response, reverse("generations:dashboard") + (f"?{query}" if query else ""))
 
 
+@login_required
+@require_GET
+def estimate(request: HttpRequest) -> HttpResponse:
+    """The create form's price estimate, for the options in the query (the form's, sent on each change)."""
+    price = pricing.estimate_for(lambda name: request.GET.get(name, ""))
+    return render(request, "generations/estimate.html#estimate", {"estimate": price})
+
+
+@login_required
+@require_GET
+def credits_badge(request: HttpRequest) -> HttpResponse:
+    """The header's credit badge, asked for again a little after a generation ends (Luma refunds failures, and
+    the balance is read again in the background)."""
+    return render(request, "base.html#credits-badge", page_context(request))
+
+
 @gzip_page  # card markup repeats, so it shrinks about 9x (see views.dashboard)
 @login_required
 @require_GET
@@ -414,7 +430,11 @@ def poll(request: HttpRequest) -> HttpResponse:
     gone = sorted(set(seen) - {card.g.pk for card in cards})
     if not changed and not gone:
         return HttpResponse(status=204)
-    return render(request, "generations/card.html#poll-response", {"cards": changed, "gone": gone})
+    response = render(request, "generations/card.html#poll-response", {"cards": changed, "gone": gone})
+    if any(card.g.is_terminal for card in changed):
+        # The credit badge listens: a generation that ended changed (or will change) the balance.
+        trigger_client_event(response, "generation-ended", {"ids": [card.g.pk for card in changed if card.g.is_terminal]})
+    return response
 
 
 def _back(request: HttpRequest, fallback: str) -> str:
@@ -617,5 +637,6 @@ def me(request: HttpRequest) -> HttpResponse:
         "total": sum(line.total_cents for line in lines) / 100,
         "month": pricing.month_start(),
         "counts": counts,
+        "reconciled": credits.reconcile(request.user, pricing.month_start()),
     }
     return render(request, "generations/me.html", context)
