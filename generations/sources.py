@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from .models import IMAGE_KINDS, Generation, State
+from .search import matching  # the library's own prompt search, so both match the same way
 
 # How many generations one picker page shows; a search narrows them down.
 PICKER_SIZE = 24
@@ -35,11 +36,9 @@ def pick(accept: str, query: str = "", limit: int = PICKER_SIZE) -> list[Generat
     makes SQLite (which keeps no statistics) use the state index and sort every finished row. Only when the
     newest rows hold too few does it ask in full.
     """
-    from .forms import LibraryFilters  # the library's own prompt search, so both match the same way
-
     rows = Generation.objects.visible()
     if query:
-        rows = LibraryFilters({"q": query}).apply(rows, None)
+        rows = matching(rows, query)
     fields = ("kind", "state", "luma_id", "deleted_at", "prompt", "aspect_ratio", "poster", "archive_state",
               "archive_file", "created_at")
     window = limit * 4
