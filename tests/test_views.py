@@ -4,7 +4,7 @@ import io
 import re
 import uuid
 from pathlib import Path
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import responses
@@ -732,3 +732,250 @@ def test_the_library_costs_a_fixed_number_of_queries(alice_client, alice, bob, d
     assert len(card_ids(first_page)) == PAGE_SIZE
     # Every dreaming card knows its own kind's ETA (about an hour from its submit a minute ago; 90 s if unknown).
     assert len(re.findall(r"about 5[89]m \d\ds left", text(first_page))) == PAGE_SIZE
+
+
+# --- issue 8: what a card offers, watching, cost, first impressions, words --------------------------
+
+
+def actions_of(response, pk: int) -> list[str]:
+    """The labels in card #pk's Actions menu, as a person reads them."""
+    html = response.content.decode()
+    card = html[html.index(f'<article id="card-{pk}"'):]
+    menu = card[card.index('<details class="menu">'):card.index("</details>")]
+    return [" ".join(re.sub(r"<[^>]+>", " ", label).split()) for label in re.findall(r"<li>(.*?)</li>", menu, re.S)]
+
+
+def test_an_images_card_and_page_offer_only_what_an_image_can_become(alice_client, alice):
+    image = finished(alice, "A red kite", kind=Kind.IMAGE, model="photon-1", resolution="", duration="",
+                     image_url="https://storage.cdn-luma.com/i.jpg")
+    for page in (alice_client.get("/"), alice_client.get(f"/generations/{image.pk}/")):
+        labels = actions_of(page, image.pk)
+        for wanted in ("Use as start frame", "Use as end frame", "Use as reference", "Modify image", "Reframe image"):
+            assert wanted in labels
+        for unwanted in ("Extend", "Reverse extend", "Interpolate with another", "Upscale", "Add audio", "Loop remix",
+                         "Reframe video"):
+            assert unwanted not in labels
+
+
+def test_a_videos_card_offers_continuing_it_but_never_use_as_reference(alice_client, alice):
+    video = finished(alice, "A fox")
+    labels = actions_of(alice_client.get("/"), video.pk)
+    for wanted in ("Extend", "Reverse extend", "Interpolate with another", "Upscale", "Add audio", "Loop remix",
+                   "Modify video", "Reframe video"):
+        assert wanted in labels
+    assert "Use as reference" not in labels and "Reframe image" not in labels
+    # Nothing to make from a generation that is not finished: only trying again.
+    dreaming = make(alice, "still dreaming", state=State.DREAMING, submitted_at=timezone.now())
+    assert actions_of(alice_client.get("/"), dreaming.pk) == ["Try again with these settings", "Details", "Delete…"]
+
+
+def test_a_loop_remix_is_called_a_loop_remix_not_an_extend(alice_client, alice):
+    source = finished(alice, "A wave")
+    remix = finished(alice, "A wave, looping", kind=Kind.EXTEND, frame0_generation=source, loop=True)
+    page = alice_client.get(f"/generations/{remix.pk}/")
+    assert f"Loop remix #{remix.pk}" in text(page)
+    html = alice_client.get("/").content.decode()
+    assert re.search(rf'id="card-{remix.pk}".*?<span class="kind">Loop remix</span>', html, re.S)
+
+
+def test_the_upscale_and_audio_pages_of_an_image_say_it_takes_a_video(alice_client, alice):
+    image = finished(alice, "A red kite", kind=Kind.IMAGE, model="photon-1", resolution="", duration="")
+    upscale = text(alice_client.get(f"/generations/{image.pk}/upscale/"))
+    assert f"#{image.pk} is an image: Luma can only upscale a video." in upscale
+    assert "is completed" not in upscale and "· ·" not in upscale and "Image · photon-1" in upscale
+    audio = text(alice_client.get(f"/generations/{image.pk}/audio/"))
+    assert f"#{image.pk} is an image: Luma can only add audio to a video." in audio
+    queued = make(alice, "queued", state=State.QUEUED)
+    assert "Luma can only add audio to a finished video" in text(alice_client.get(f"/generations/{queued.pk}/audio/"))
+
+
+def test_continuing_an_image_says_it_is_an_image_not_an_unfinished_video(alice_client, alice):
+    image = finished(alice, "A red kite", kind=Kind.IMAGE, model="photon-1", resolution="", duration="")
+    page = text(alice_client.get(f"/generations/{image.pk}/continue/extend/"))
+    assert f"#{image.pk} is an image: Luma can only extend a video." in page
+    assert "is not a finished video" not in page
+
+
+def test_a_failed_detail_page_says_there_is_nothing_to_keep(alice_client, alice):
+    row = make(alice, "A fox", state=State.FAILED, reason="Job failed", failed_at=timezone.now())
+    page = text(alice_client.get(f"/generations/{row.pk}/"))
+    assert "Our copy Nothing to keep: the generation failed" in page
+    assert "Not yet" not in page
+
+
+def test_lumas_loop_message_is_shown_in_plain_words_with_lumas_own_beside_it(alice_client, alice):
+    row = make(alice, "A fox", state=State.REJECTED, reason="Loop is not supported for end frame",
+               failed_at=timezone.now())
+    page = text(alice_client.get("/"))
+    assert ("A loop ends where it starts, so it cannot also have an end frame: untick Loop, or make it without an "
+            "end frame. (Luma said: Loop is not supported for end frame)") in page
+    assert "Change the loop or frame settings and try again." in page
+
+
+def test_dates_are_shown_one_way_on_the_detail_page(alice_client, alice):
+    moment = timezone.make_aware(datetime(2026, 12, 1, 13, 20, 26))
+    row = finished(alice, "A fox", created_at=moment)
+    Generation.objects.filter(pk=row.pk).update(submitted_at=moment, completed_at=moment + timedelta(seconds=22))
+    GenerationEvent.objects.create(generation=row, source="poll", state="completed", summary="done",
+                                   created_at=moment + timedelta(seconds=22))
+    response = alice_client.get(f"/generations/{row.pk}/")
+    page, html = text(response), response.content.decode()
+    assert "Requested 1 Dec 2026, 13:20:26" in page and "Sent to Luma 1 Dec 2026, 13:20:26" in page
+    assert "Finished 1 Dec 2026, 13:20:48" in page and "1 Dec 2026, 13:20:48 Poll done" in page
+    assert "p.m." not in page and not re.search(r"Dec\. \d", page)
+    assert f'<time datetime="{moment.isoformat()}">1 Dec 2026, 13:20:26</time>' in html
+
+
+def test_made_by_offers_every_teammate_who_has_made_something(alice_client, alice, bob, staff):
+    finished(alice, "alice's fox")
+    bobs = finished(bob, "bob's owl")
+    html = alice_client.get("/").content.decode()
+    select = html[html.index('id="filter_owner"'):]
+    select = select[:select.index("</select>")]
+    assert re.findall(r">([^<]+)</option>", select) == ["Everyone", "Me", "alice", "bob"]  # staff made nothing
+    response = alice_client.get("/library/", {"owner": str(bob.pk)}, headers=HTMX)
+    assert card_ids(response) == [bobs.pk]
+
+
+def test_logging_out_by_address_asks_first_and_the_button_logs_out(alice_client):
+    page = alice_client.get("/accounts/logout/")
+    assert page.status_code == 200
+    assert "Log out of lumaweb?" in text(page) and 'action="/accounts/logout/"' in page.content.decode()
+    assert alice_client.get("/").status_code == 200  # still logged in
+    alice_client.post("/accounts/logout/")
+    assert alice_client.get("/").status_code == 302
+
+
+def test_favicon_ico_is_served_for_pages_that_name_no_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in response.content
+
+
+def test_the_404_page_header_shows_the_credit_badge(alice_client, account):
+    response = alice_client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "$1,842.50 credit" in text(response) and "Not found" in text(response)
+
+
+def test_the_create_form_shows_the_price_of_what_it_will_make_and_updates_it(alice_client, account):
+    page = text(alice_client.get("/"))
+    assert "Estimated price: $1.75 (Ray 2 · 720p · 5 s · 16:9)." in page
+    html = alice_client.get("/").content.decode()
+    assert 'hx-get="/estimate/" hx-trigger="change from:#create-form"' in html
+    bigger = text(alice_client.get("/estimate/", {"what": "video", "model": "ray-2", "resolution": "1080p",
+                                                  "duration": "9s", "aspect_ratio": "9:16"}, headers=HTMX))
+    assert "Estimated price: $7.09 (Ray 2 · 1080p · 9 s · 9:16)." in bigger
+    flash = text(alice_client.get("/estimate/", {"what": "video", "model": "ray-flash-2", "resolution": "540p",
+                                                 "duration": "5s"}, headers=HTMX))
+    assert "Estimated price: $0.34 (Ray Flash 2 · 540p · 5 s)." in flash
+    image = text(alice_client.get("/estimate/", {"what": "image", "image_model": "photon-flash-1",
+                                                 "aspect_ratio": "1:1"}, headers=HTMX))
+    assert "Estimated price: $0.01 (Photon Flash 1 · 1:1)." in image
+
+
+def test_the_poll_says_when_a_generation_ended_so_the_credit_badge_refreshes(alice_client, alice, account):
+    row = make(alice, "A fox", state=State.DREAMING, submitted_at=timezone.now())
+    still = alice_client.get("/poll/", {"live": f"{row.pk}:0"}, headers=HTMX)
+    assert "generation-ended" not in still.get("HX-Trigger", "")
+    Generation.objects.filter(pk=row.pk).update(state=State.FAILED, reason="Job failed", failed_at=timezone.now())
+    ended = alice_client.get("/poll/", {"live": f"{row.pk}:0"}, headers=HTMX)
+    assert "generation-ended" in ended["HX-Trigger"]
+    assert 'hx-trigger="generation-ended from:body delay:4s"' in alice_client.get("/").content.decode()
+    LumaAccount.objects.filter(pk=1).update(credit_balance=100000.0)
+    badge = alice_client.get("/credits/", headers=HTMX)
+    assert text(badge) == "$1,000.00 credit" and 'id="credits-badge"' in badge.content.decode()
+
+
+def test_the_me_page_reconciles_estimated_spend_with_lumas_balance(alice_client, alice, bob, account):
+    from generations.credits import CreditSnapshot, record_balance
+
+    start = timezone.now() - timedelta(hours=2)
+    record_balance(100000.0, start)
+    assert not record_balance(100000.0, start + timedelta(minutes=5))  # an unchanged read is not kept again
+    finished(alice, "mine", created_at=start + timedelta(minutes=10))  # $1.75
+    finished(bob, "bob's", created_at=start + timedelta(minutes=20))  # $1.75
+    make(bob, "failed", state=State.FAILED, created_at=start + timedelta(minutes=30))
+    record_balance(99500.0, timezone.now() - timedelta(minutes=1))  # Luma: $5.00 gone
+    assert CreditSnapshot.objects.count() == 2
+    page = text(alice_client.get("/me/"))
+    assert "In that time Luma's balance went down by $5.00." in page
+    assert "lumaweb estimates the team's finished generations in the same time at $3.50 (yours: $1.75)." in page
+    assert "They differ by $1.50." in page
+    assert "1 generation failed: Luma charges at the start and refunds a failure" in page
+    assert "Someone may use the same Luma key outside lumaweb" in page
+    assert "prices are an estimate" in page
+
+
+def test_refreshing_credits_keeps_a_snapshot(luma_settings, luma_sim):
+    from generations import tasks
+    from generations.credits import CreditSnapshot
+
+    tasks.refresh_credits()
+    tasks.refresh_credits()
+    (snapshot,) = CreditSnapshot.objects.all()
+    assert snapshot.balance == LumaAccount.get().credit_balance
+
+
+def test_a_fresh_start_reads_the_catalog_on_the_first_page_and_keeps_it(alice_client, luma_settings, luma_sim):
+    assert LumaAccount.get().catalog_checked_at is None  # the job has not run yet
+    html = alice_client.get("/").content.decode()
+    assert 'name="camera_motion"' in html and "camera orbit left" in html
+    assert 'name="concepts" value="dolly_zoom"' in html
+    account = LumaAccount.get()
+    assert "dolly_zoom" in account.concepts and "camera orbit left" in account.camera_motions
+
+
+def test_when_luma_cannot_be_reached_the_first_page_has_built_in_lists_quickly(alice_client, settings):
+    import socket
+    import time as clock
+
+    with socket.socket() as listener:  # a port that accepts connections and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        settings.LUMAAI_API_KEY = "test-key"
+        settings.LUMA_BASE_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/dream-machine/v1"
+        started = clock.monotonic()
+        html = alice_client.get("/").content.decode()
+        took = clock.monotonic() - started
+    assert took < 4.5, took
+    assert "camera orbit left" in html and 'value="dolly_zoom"' in html
+    # Not cached as Luma's: the job fills the cache later; the next minute's pages do not wait again.
+    assert LumaAccount.get().concepts == [] and LumaAccount.get().catalog_checked_at is not None
+    started = clock.monotonic()
+    assert "camera orbit left" in alice_client.get("/").content.decode()
+    assert clock.monotonic() - started < 1
+
+
+def test_an_eta_says_how_many_similar_runs_it_comes_from(alice_client, alice):
+    _duration_cache.clear()
+    now = timezone.now()
+    for _ in range(3):
+        make(alice, "done", state=State.COMPLETED, submitted_at=now - timedelta(seconds=40), completed_at=now)
+    make(alice, "dreaming", state=State.DREAMING, submitted_at=now, dreaming_at=now)
+    assert re.search(r"about [34]\d s left \(from 3 recent like it\)", text(alice_client.get("/")))
+
+
+def test_the_detail_page_shows_the_keyframes_references_and_source_it_was_made_from(alice_client, alice, settings):
+    image = finished(alice, "A red kite", kind=Kind.IMAGE, model="photon-1",
+                     image_url="https://storage.cdn-luma.com/kite.jpg")
+    upload = KeyframeImage.objects.create(file=ContentFile(png(), name="k.png"), content_type="image/png", width=128,
+                                          height=96, uploaded_by=alice)
+    row = finished(alice, "From a kite", kind=Kind.IMAGE_TO_VIDEO, frame0_generation=image,
+                   frame1_url=upload.public_url())
+    html = alice_client.get(f"/generations/{row.pk}/").content.decode()
+    assert f'<img src="/generations/{image.pk}/video/" alt="Start frame: #{image.pk}"' in html
+    assert f'<img src="/k/{upload.token}/" alt="End frame"' in html
+    styled = finished(alice, "Styled", kind=Kind.IMAGE, model="photon-1", options={
+        "image_ref": [{"url": "https://storage.cdn-luma.com/kite.jpg", "weight": 0.8}],
+        "style_ref": [{"url": "https://elsewhere.example.org/style.png", "weight": 0.5}],
+    })
+    page = alice_client.get(f"/generations/{styled.pk}/")
+    html = page.content.decode()
+    assert f'<img src="/generations/{image.pk}/video/" alt="Image reference: #{image.pk}"' in html
+    assert "Image reference · #%d · weight 0.8" % image.pk in text(page)
+    # An image on another site is a link, never loaded into the page (the CSP allows this site only).
+    assert "on elsewhere.example.org" in text(page) and 'src="https://elsewhere' not in html
+    restyled = finished(alice, "Restyled", kind=Kind.MODIFY_VIDEO, source=row, mode="flex_1")
+    html = alice_client.get(f"/generations/{restyled.pk}/").content.decode()
+    assert f'<img src="/generations/{row.pk}/poster.jpg" alt="Source: video #{row.pk}"' in html
