@@ -12,7 +12,6 @@ import uuid
 from django import forms
 from django.core.validators import URLValidator
 from django.db import IntegrityError
-from django.db.models import QuerySet
 
 from . import catalog
 from .files import keyframe_still_needed
@@ -68,6 +67,9 @@ REFERENCE_GROUPS = (
     ("character_ref", 4, None, "Character reference"),
     ("modify_image_ref", 1, 0.85, "Modify an image"),
 )
+# What one image of each group is called next to its field.
+REFERENCE_ITEM = {"image_ref": "Reference", "style_ref": "Style image", "character_ref": "Character image",
+                  "modify_image_ref": "Image to modify"}
 REFERENCE_HELP = {
     "image_ref": "Up to 4 images whose content guides the picture. A higher weight follows an image more closely.",
     "style_ref": "An image whose look (palette, medium, texture) the picture takes on.",
@@ -102,11 +104,6 @@ def prompt_error(prompt: str, required: bool) -> str:
     if len(prompt) > PROMPT_MAX:
         return f"Prompt is too long, maximum length is {PROMPT_MAX} characters"
     return ""
-
-
-def continuable() -> QuerySet[Generation]:
-    """Generations Luma can extend, interpolate, upscale or add audio to: finished videos it still has."""
-    return finished("video")
 
 
 def closest_ratio(width: int, height: int) -> str:
@@ -261,9 +258,9 @@ class CreateForm(forms.Form):
         for prefix, slots, weight, title in REFERENCE_GROUPS:
             for n in range(1, slots + 1):
                 name = f"{prefix}_{n}" if slots > 1 else prefix
-                self.fields[name] = PickField("image", label=f"{title} {n} from the library" if slots > 1 else
-                                              f"{title} from the library")
-                self.fields[f"{name}_file"] = image_file(f"{title} {n} file" if slots > 1 else f"{title} file")
+                item = f"{REFERENCE_ITEM[prefix]} {n}" if slots > 1 else REFERENCE_ITEM[prefix]
+                self.fields[name] = PickField("image", label=f"{item} from the library")
+                self.fields[f"{name}_file"] = image_file(f"{item}, or upload it")
                 if weight is not None:
                     self.fields[f"{name}_weight"] = weight_field(weight)
         if not self.is_bound and not self.initial.get("client_token"):
@@ -300,6 +297,12 @@ class CreateForm(forms.Form):
                 for n, name in enumerate(names, 1)
             ]})
         return groups
+
+    @property
+    def has_references(self) -> bool:
+        """Whether any reference is filled in (a card's "reference" or an image's "modify"): show them open."""
+        return any(str(self[f"{prefix}_{n}" if slots > 1 else prefix].value() or "")
+                   for prefix, slots, _, _ in REFERENCE_GROUPS for n in range(1, slots + 1))
 
     @property
     def modify_styles(self) -> list[dict]:

@@ -477,6 +477,8 @@ def test_an_image_card_action_fills_in_the_form(alice_client, alice, how, what, 
     still = image(alice)
     page = alice_client.get(f"/generations/{still.pk}/continue/{how}/", headers=HTMX).content.decode()
     assert re.search(rf'name="what" value="{what}"[^>]*checked', page)
+    if what == "image":  # the references it filled in are shown, not folded away
+        assert '<details class="references" open>' in page
     for name, value in fields.items():
         value = value.format(image=still.pk)
         assert re.search(rf'name="{name}" value="{value}"', page) or re.search(
