@@ -329,6 +329,11 @@ class CreateForm(forms.Form):
 
     # --- validation -------------------------------------------------------------------------------
 
+    def full_clean(self):
+        super().full_clean()
+        if self.errors and isinstance(self.video, VideoCheck):
+            self.video.discard()  # a remuxed copy waiting in a temporary file: nothing will store it now
+
     def _frame(self, slot: str, data: dict) -> tuple[str, object] | None:
         """The keyframe a slot asks for, as (type, value); the value is None when the input is missing."""
         source = data.get(slot)

@@ -125,6 +125,18 @@ def keyframe_still_needed(image: KeyframeImage) -> bool:
     return any(deleted_at is None and state not in TERMINAL_STATES for state, deleted_at in uses)
 
 
+def forget_unneeded_uploads(older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete uploads (files and rows) no generation can still need, uploaded more than `older_than` ago; a
+    source video may take 100 MB. Returns how many went. For a periodic job: each row costs one query."""
+    gone = 0
+    for upload in KeyframeImage.objects.filter(created_at__lt=timezone.now() - older_than).iterator():
+        if not keyframe_still_needed(upload):
+            upload.file.delete(save=False)
+            upload.delete()
+            gone += 1
+    return gone
+
+
 @require_GET
 def keyframe(request: HttpRequest, token: str) -> HttpResponse:
     """Public on purpose: Luma fetches uploaded images and videos without our login. The token is the secret,

@@ -2,6 +2,7 @@
 the source video upload and the card actions that fill the form in. Every limit has its message here."""
 
 import io
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -169,6 +170,28 @@ def test_a_video_over_100_mb_is_refused_before_it_is_read(account, alice):
     upload.size = 100 * 1024 * 1024 + 1
     form = make(account, alice, {"video_file": upload}, what="modify", media_from="upload")
     assert error(form, "video_file") == "This video is 100.0 MB; Luma takes at most 100 MB."
+
+
+def test_a_checked_video_in_a_form_with_other_mistakes_leaves_no_temporary_file(account, alice):
+    form = make(account, alice, {"video_file": video_file(1)}, what="modify", media_from="upload", prompt="x" * 5001)
+    assert error(form, "prompt") == "Prompt is too long, maximum length is 5000 characters"
+    assert not os.path.exists(form.video.path) and KeyframeImage.objects.count() == 0
+
+
+def test_uploads_no_generation_needs_are_deleted_after_a_day(account, alice):
+    from generations.files import forget_unneeded_uploads
+
+    form = make(account, alice, {"video_file": video_file(1)}, what="modify", media_from="upload")
+    assert form.is_valid(), form.errors
+    running, _ = form.save(alice)
+    unused = KeyframeImage.objects.create(file=ContentFile(png(), name="u.png"), content_type="image/png", width=128,
+                                          height=96, uploaded_by=alice)
+    KeyframeImage.objects.update(created_at=timezone.now() - timedelta(days=2))
+    unused_path = unused.file.path
+    assert forget_unneeded_uploads() == 1  # the running modify's video stays
+    assert not os.path.exists(unused_path) and list(KeyframeImage.objects.values_list("media_type", flat=True)) == ["video"]
+    Generation.objects.filter(pk=running.pk).update(state=State.COMPLETED)
+    assert forget_unneeded_uploads() == 1 and KeyframeImage.objects.count() == 0
 
 
 def test_modify_without_an_upload_says_so(account, alice):

@@ -194,8 +194,11 @@
         self.fit();  // a new source: start from it fitted and centred
       }
     });
-    window.addEventListener("resize", function () { self.layout(); });
   };
+
+  window.addEventListener("resize", function () {
+    document.querySelectorAll("[data-reframe]").forEach(function (el) { if (el.reframe) el.reframe.layout(); });
+  });
 
   function start(root) {
     (root.querySelectorAll ? root : document).querySelectorAll("[data-reframe]").forEach(function (el) {
