@@ -397,7 +397,7 @@ def library(request: HttpRequest) -> HttpResponse:
 def estimate(request: HttpRequest) -> HttpResponse:
     """The create form's price estimate, for the options in the query (the form's, sent on each change)."""
     price = pricing.estimate_for(lambda name: request.GET.get(name, ""))
-    return render(request, "generations/estimate.html#estimate", {"estimate": price})
+    return render(request, "generations/estimate.html#estimate-words", {"estimate": price})
 
 
 @login_required
