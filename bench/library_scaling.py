@@ -1,19 +1,28 @@
-"""Library page server time and SQL queries with 10,000 generations, side by side with 100 (issue 4).
+"""Library page, filters, prompt search and the picker's search: 100,000 generations side by side with 100 (issue 8).
 
-    .venv/bin/python bench/library_scaling.py [--rounds 30] [--analyze]
-    .venv/bin/python bench/library_scaling.py --database postgres://postgres@127.0.0.1:5432/lumaweb_bench
+    .venv/bin/python bench/library_scaling.py [--rounds 20] [--analyze]
+    .venv/bin/python bench/library_scaling.py --database-url postgres://postgres@127.0.0.1:5432/lumaweb_bench
 
 In one process, through Django's test client (middleware, session, templates, gzip as a browser asks for it;
-no network): two databases, one with 100 generations and one with 10,000, built from the same pattern so their
+no network): two databases, one with 100 generations and one with 100,000, built from the same pattern so their
 newest rows (the first page) are alike. Each round requests every page (the dashboard, the library partial with
-each filter, an older page, the poll) once from each database, alternating which goes first; the script prints
-median times, the 10,000/100 ratio (goal <= 1.3) and the SQL queries per page (goal: the same for both, <= 8;
-counted with an empty ETA cache, the most a page ever makes). SQLite files live in a temporary folder; with
---database, PostgreSQL databases <name>_100 and <name>_10000 are created beside <name> and dropped afterwards.
---analyze runs ANALYZE on SQLite too (the app never does), to show what planner statistics would change.
+each filter and several prompt searches, an older page, the poll) once from each database, alternating which goes
+first; then the picker's search (finished videos or images, newest first, 24, through generations.search.matching)
+is timed the same way as a function call. The script prints median server times, the 100,000/100 ratio (goal
+<= 1.3; the picker: < 50 ms) and the SQL queries per page (goal: the same at both sizes; counted with an empty ETA
+cache, the most a page ever makes).
+
+Evidence printed first: the rows counted in each database (and in SQLite's prompt index), and every search's
+results compared with a plain `prompt__icontains` scan (first page and full count) for the scenarios and a sample
+of other words. Then, at 100,000 rows only, the search query alone (no page) for matches spread over the whole
+library from 1 row to 20,000, including both sides of search.PROBE_LIMIT (its worst cases).
+
+SQLite files live in a temporary folder; with --database-url, PostgreSQL databases <name>_100 and <name>_100000
+are created beside <name> and dropped afterwards. --analyze runs ANALYZE on SQLite too (the app never does).
 """
 
 import argparse
+import functools
 import gc
 import gzip
 import os
@@ -29,11 +38,16 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SIZES = (100, 10_000)
-ALIASES = {100: "default", 10_000: "big"}
+SIZES = (100, 100_000)
+ALIASES = {100: "default", 100_000: "big"}
 LIVE_ROWS = 6  # the newest rows are in flight, in both databases
 WORDS = ("fox snow dawn river neon city rain forest desert ocean glass robot dancer lantern mountain storm "
          "garden train violin comet").split()
+# Words on some rows only (row i counted from the newest), for searches of known reach: "aurora" on the newest 13
+# of every 5,000 (a full first page at both sizes, 260 rows in 100,000); spread evenly, "ember" on 493 rows and
+# "velvet" on 508 in 100,000 (just under and just over search.PROBE_LIMIT, its worst cases), "quartz" on one row.
+TAGS = (("aurora", lambda i: i % 5000 < 13), ("ember", lambda i: i % 203 == 7), ("velvet", lambda i: i % 197 == 5),
+        ("quartz", lambda i: i == 42))
 
 
 class Router:
@@ -119,7 +133,8 @@ def fill(n: int, analyze: bool = False) -> dict:
             kind = kinds[i % len(kinds)]
             words = [WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(4)]
             fields = dict(
-                owner=users[i % len(users)], kind=kind, prompt=f"A {' '.join(words)} scene, take {i}",
+                owner=users[i % len(users)], kind=kind,
+                prompt=f"A {' '.join(words)} scene, take {i}" + "".join(f" {tag}" for tag, on in TAGS if on(i)),
                 model="photon-1" if kind == Kind.IMAGE else models[i % len(models)], resolution="720p",
                 duration="5s", aspect_ratio="16:9", created_at=created, client_token=f"t{i}",
                 submitted_at=created + timedelta(seconds=2),
@@ -131,7 +146,7 @@ def fill(n: int, analyze: bool = False) -> dict:
                     fields["submitted_at"] = None
                 if i % 3 == 2:
                     fields["dreaming_at"] = created + timedelta(seconds=5)
-            elif i % 17 == 0:
+            elif i % 17 == 0 or (i < 100 and i % 7 == 0):  # failures among the newest 100 too: a full page
                 fields.update(state=State.FAILED, reason="Job failed", luma_id=f"luma-{i}",
                               failed_at=created + timedelta(seconds=40))
             else:
@@ -143,10 +158,10 @@ def fill(n: int, analyze: bool = False) -> dict:
             if i % 101 == 50:
                 fields["deleted_at"] = created + timedelta(minutes=1)
             rows.append(Generation(**fields))
-        Generation.objects.bulk_create(rows, batch_size=500)
+        Generation.objects.bulk_create(rows, batch_size=2000)
         by_age = list(Generation.objects.order_by("-created_at", "-pk").values_list("pk", flat=True))
         Favourite.objects.bulk_create(
-            [Favourite(user=users[0], generation_id=pk) for i, pk in enumerate(by_age) if i % 7 == 3], batch_size=500
+            [Favourite(user=users[0], generation_id=pk) for i, pk in enumerate(by_age) if i % 7 == 3], batch_size=2000
         )
     # PostgreSQL's autovacuum gathers statistics by itself; SQLite has none unless someone runs ANALYZE.
     if analyze or connections[alias].vendor == "postgresql":
@@ -161,20 +176,48 @@ def scenarios(facts: dict) -> list[tuple[str, str, dict, bool]]:
     return [
         ("dashboard", "/", {}, False),
         ("library", "/library/", {}, True),
-        ("search", "/library/", {"q": "lantern"}, True),
-        ("search-none", "/library/", {"q": "zebra"}, True),
-        ("filters", "/library/", {"state": "completed", "kind": "text_to_video", "model": "ray-2"}, True),
+        ("state-live", "/library/", {"state": "live"}, True),
+        ("state-done", "/library/", {"state": "completed"}, True),
+        ("state-failed", "/library/", {"state": "failed"}, True),
+        ("kind-image", "/library/", {"kind": "image"}, True),
+        ("model", "/library/", {"model": "ray-flash-2"}, True),
+        ("state+kind+model", "/library/", {"state": "completed", "kind": "text_to_video", "model": "ray-2"}, True),
         ("mine", "/library/", {"owner": "mine"}, True),
         ("favourites", "/library/", {"favourites": "on"}, True),
         ("older-page", "/library/", {"before": facts["page4"]}, True),
+        ("search-common", "/library/", {"q": "lantern"}, True),
+        ("search-rare", "/library/", {"q": "aurora"}, True),
+        ("search-one", "/library/", {"q": "quartz"}, True),
+        ("search-none", "/library/", {"q": "zebra"}, True),
+        ("search-2char", "/library/", {"q": "ox"}, True),
+        ("search-2none", "/library/", {"q": "zq"}, True),
+        ("search+filters", "/library/", {"q": "lantern", "state": "completed", "kind": "text_to_video"}, True),
+        ("search-none+mine", "/library/", {"q": "zebra", "owner": "mine", "favourites": "on"}, True),
         ("poll", "/poll/", {"live": facts["live"]}, False),
     ]
 
 
+# The picker's search (issue 8, item 4): finished videos or images, newest first, 24 of them.
+PICKER_SEARCHES = (("video", "lantern"), ("video", "aurora"), ("video", "zebra"), ("video", "velvet"),
+                   ("image", "ember"), ("image", "velvet"), ("image", "zebra"))
+# Words searched at 100,000 rows only, query alone: (word, rows it is on).
+SPREAD = (("quartz", 1), ("aurora", 260), ("ember", 493), ("velvet", 508), ("lantern", 20000), ("zebra", 0),
+          ("ox", 20000), ("zq", 0))
+# More words compared with a plain icontains scan (evidence): substrings, other cases, punctuation.
+SAMPLE = ("LANTERN", "ntern sc", "take 4", "take 12", "scene, take 99", "Storm", "rIVer neon", "e, t", "%", "_",
+          '"', "dancer lantern", "violin comet", "a", "ta")
+
+
+def picker(accept: str, text: str) -> list:
+    """What a picker shows for a search: generations.search.matching on the picker's rows, 24 of them."""
+    return list(picker_rows(accept, text).select_related("owner")[:24])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--database", default="", help="a postgres:// URL; databases <name>_100 and <name>_10000")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--database-url", "--database", dest="database", default="",
+                        help="a postgres:// URL; databases <name>_100 and <name>_100000")
     parser.add_argument("--analyze", action="store_true",
                         help="run ANALYZE on SQLite too (the app never does), to see what planner statistics change")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (and PostgreSQL databases)")
@@ -200,6 +243,64 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def evidence(n: int, searches: list[str]) -> tuple[int, int]:
+    """Rows counted in database n, and every search compared with a plain icontains scan: (compared, differing)."""
+    from django.db import connections
+
+    from generations import search
+    from generations.models import Generation
+
+    Router.alias = alias = ALIASES[n]
+    rows = Generation.objects.visible()
+    counted = f"{Generation.objects.count()} rows ({rows.count()} visible)"
+    if connections[alias].vendor == "sqlite":
+        with connections[alias].cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {search.FTS_TABLE}_docsize")  # one row per indexed prompt
+            counted += f", {cursor.fetchone()[0]} prompts in the FTS5 index"
+    print(f"  {n:>7} rows: {counted}")
+    differing = 0
+    for text in searches:
+        for first, base in ((search.matching(rows, text), rows.filter(prompt__icontains=text.strip())),
+                            (picker_rows("video", text), picker_rows("video", None).filter(prompt__icontains=text))):
+            page, expected = list(first.values_list("pk", flat=True)[:13]), list(base.values_list("pk", flat=True)[:13])
+            # A short search looks through the newest search.SHORT_WINDOW rows only: compare it there.
+            total = first.count()
+            full = base.count() if len(text.strip()) >= search.MIN_TRIGRAM else search.recent(base).count()
+            if page != expected or total != full:
+                differing += 1
+                print(f"    DIFFERS {text!r}: page {page} != {expected} or count {total} != {full}")
+    return len(searches) * 2, differing
+
+
+def picker_rows(accept: str, text: str | None):
+    from generations.models import IMAGE_KINDS, Generation, State
+    from generations.search import matching
+
+    rows = Generation.objects.visible().filter(state=State.COMPLETED).exclude(luma_id__isnull=True).exclude(luma_id="")
+    rows = rows.filter(kind__in=IMAGE_KINDS) if accept == "image" else rows.exclude(kind__in=IMAGE_KINDS)
+    return rows if text is None else matching(rows, text)
+
+
+def timed(calls: dict, rounds: int) -> dict:
+    """Median seconds of each call, A/B interleaved with the order alternating, gc off while timing."""
+    times = {key: [] for key in calls}
+    warmup = 3
+    gc.disable()
+    try:
+        for round_ in range(warmup + rounds):
+            keys = list(calls) if round_ % 2 == 0 else list(calls)[::-1]
+            for key in keys:
+                began = time.perf_counter()
+                calls[key]()
+                elapsed = time.perf_counter() - began
+                if round_ >= warmup:
+                    times[key].append(elapsed)
+            gc.collect()
+    finally:
+        gc.enable()
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
 def run(args, workdir: Path, urls: dict[int, str]) -> None:
     setup_django(workdir, urls)
     from django.db import connections
@@ -207,6 +308,8 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from generations import models as generation_models
+    from generations import search
+    from generations.models import Generation
 
     started = time.perf_counter()
     facts = {n: fill(n, args.analyze) for n in SIZES}
@@ -221,6 +324,17 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
         clients[n] = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_ENCODING="gzip, deflate, br")  # as a browser asks
         clients[n].force_login(facts[n]["user"])
     plans = {n: scenarios(facts[n]) for n in SIZES}
+    small, big = SIZES
+
+    searches = sorted({query["q"] for _, _, query, _ in plans[small] if "q" in query}
+                      | {text for _, text in PICKER_SEARCHES} | {text for text, _ in SPREAD} | set(SAMPLE))
+    print("evidence: rows counted; each search's first page and count against a plain icontains scan "
+          "(the library's rows and the picker's)")
+    compared = differing = 0
+    for n in SIZES:
+        done, bad = evidence(n, searches)
+        compared, differing = compared + done, differing + bad
+    print(f"  {compared} comparisons, {differing} differing")
 
     def request(n: int, index: int):
         name, path, query, htmx = plans[n][index]
@@ -231,10 +345,14 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
             raise SystemExit(f"{name} on {n} rows answered {response.status_code}")
         return response
 
+    def pick(n: int, accept: str, text: str):
+        Router.alias = ALIASES[n]
+        return picker(accept, text)
+
     # Queries per page, with an empty ETA cache (the most a page makes); and a check that both pages show alike.
     queries: dict[tuple[str, int], int] = {}
     cards: dict[tuple[str, int], int] = {}
-    for index, (name, *_) in enumerate(plans[SIZES[0]]):
+    for index, (name, *_) in enumerate(plans[small]):
         for n in SIZES:
             generation_models._duration_cache.clear()
             with CaptureQueriesContext(connections[ALIASES[n]]) as captured:
@@ -244,40 +362,56 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
             if response.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             cards[name, n] = body.decode().count('<article id="card-')
+    for accept, text in PICKER_SEARCHES:
+        name = f"picker {accept} {text}"
+        for n in SIZES:
+            with CaptureQueriesContext(connections[ALIASES[n]]) as captured:
+                cards[name, n] = len(pick(n, accept, text))
+            queries[name, n] = len(captured)
 
-    times: dict[tuple[str, int], list[float]] = {key: [] for key in queries}
-    warmup = 3
-    gc.disable()
-    try:
-        for round_ in range(warmup + args.rounds):
-            order = SIZES if round_ % 2 == 0 else SIZES[::-1]
-            for index, (name, *_) in enumerate(plans[SIZES[0]]):
-                for n in order:
-                    began = time.perf_counter()
-                    request(n, index)
-                    elapsed = time.perf_counter() - began
-                    if round_ >= warmup:
-                        times[name, n].append(elapsed)
-            gc.collect()
-    finally:
-        gc.enable()
+    calls = {(name, n): functools.partial(request, n, index)
+             for index, (name, *_) in enumerate(plans[small]) for n in SIZES}
+    calls |= {(f"picker {accept} {text}", n): functools.partial(pick, n, accept, text)
+              for accept, text in PICKER_SEARCHES for n in SIZES}
+    medians = timed(calls, args.rounds)
 
-    small, big = SIZES
-    print(f"{'page':<12} {'ms@' + str(small):>8} {'ms@' + str(big):>9} {'ratio':>6} "
-          f"{'queries@' + str(small):>12} {'queries@' + str(big):>14} {'cards':>7}")
+    print(f"{'page':<22} {'ms@' + str(small):>8} {'ms@' + str(big):>9} {'ratio':>6} "
+          f"{'queries@' + str(small):>12} {'queries@' + str(big):>14} {'cards':>9}")
     ratios = {}
-    for name, *_ in plans[small]:
-        a, b = statistics.median(times[name, small]) * 1000, statistics.median(times[name, big]) * 1000
+    names = [name for name, *_ in plans[small]] + [f"picker {accept} {text}" for accept, text in PICKER_SEARCHES]
+    for name in names:
+        a, b = medians[name, small] * 1000, medians[name, big] * 1000
         ratios[name] = b / a
-        print(f"{name:<12} {a:>8.2f} {b:>9.2f} {b / a:>6.2f} {queries[name, small]:>12} {queries[name, big]:>14} "
-              f"{cards[name, small]:>3}/{cards[name, big]:<3}")
-    worst = max(ratios, key=ratios.get)
-    max_queries = max(queries.values())
-    constant = all(queries[name, small] == queries[name, big] for name, *_ in plans[small])
+        print(f"{name:<22} {a:>8.2f} {b:>9.2f} {b / a:>6.2f} {queries[name, small]:>12} {queries[name, big]:>14} "
+              f"{cards[name, small]:>4}/{cards[name, big]:<4}")
+
+    # The search query alone at 100,000 rows, for matches spread over the whole library (the probe's worst cases).
+    Router.alias = ALIASES[big]
+    rows = Generation.objects.visible()
+
+    def first_page(text: str) -> list[int]:
+        return list(search.matching(rows, text).values_list("pk", flat=True)[:13])
+
+    spread_calls = {text: functools.partial(first_page, text) for text, _ in SPREAD}
+    spread = timed(spread_calls, args.rounds)
+    print(f"search query alone at {big} rows (first 13 pks, newest first), PROBE_LIMIT={search.PROBE_LIMIT}, "
+          f"SHORT_WINDOW={search.SHORT_WINDOW}:")
+    for text, _ in SPREAD:
+        found = rows.filter(prompt__icontains=text).count()
+        print(f"  {text!r:<10} on {found:>6} rows: {spread[text] * 1000:6.2f} ms")
+
+    pages = [name for name, *_ in plans[small]]
+    worst = max(pages, key=ratios.get)
+    pickers = [name for name in names if name.startswith("picker")]
+    slowest_picker = max(pickers, key=lambda name: medians[name, big])
+    max_queries = max(queries[name, n] for name in pages for n in SIZES)
+    constant = all(queries[name, small] == queries[name, big] for name in names)
     print(f"rounds={args.rounds} (medians; A/B interleaved, order alternating), database={vendor}")
     print(f"library_scaling: database={vendor} rows={small}/{big} dashboard_ratio={ratios['dashboard']:.2f} "
           f"library_ratio={ratios['library']:.2f} worst_ratio={ratios[worst]:.2f}({worst}) "
-          f"max_queries={max_queries} queries_constant={'yes' if constant else 'no'} goal: ratio<=1.3 queries<=8")
+          f"picker_ms@{big}={medians[slowest_picker, big] * 1000:.2f}({slowest_picker}) "
+          f"max_queries={max_queries} queries_constant={'yes' if constant else 'no'} "
+          f"icontains_differing={differing}/{compared} goal: ratio<=1.3 picker<50ms queries constant")
 
 
 if __name__ == "__main__":
