@@ -291,11 +291,16 @@ class CreateForm(forms.Form):
         groups = []
         for prefix, slots, weight, title in REFERENCE_GROUPS:
             names = [f"{prefix}_{n}" for n in range(1, slots + 1)] if slots > 1 else [prefix]
-            groups.append({"prefix": prefix, "title": title, "help": REFERENCE_HELP[prefix], "slots": [
+            slots_shown = [
                 {"n": n, "pick": self.pick[name], "file": self[f"{name}_file"],
                  "weight": self[f"{name}_weight"] if weight is not None else None}
                 for n, name in enumerate(names, 1)
-            ]})
+            ]
+            # Slots after the first fold away until one is used (or has a mistake to show).
+            more_open = any(self[name].value() or self[name].errors or self[f"{name}_file"].errors
+                            for name in names[1:])
+            groups.append({"prefix": prefix, "title": title, "help": REFERENCE_HELP[prefix], "first": slots_shown[0],
+                           "more": slots_shown[1:], "more_open": more_open})
         return groups
 
     @property
