@@ -25,13 +25,14 @@ create answer (before_create). Forged asset URLs point at a canary server on 127
 - forged_effective: forged rows whose outcome differs from the simulator's truth (state, archived bytes, or a
   luma_id other than the generation carrying the row's callback token). ssrf_hits: connections to the canary.
 The exit status is 1 when a goal is missed: converged or archived_ok below 100%, any duplicate create, stuck row,
-effective forgery, canary hit, or a rejected row Luma did not refuse.
+effective forgery, canary hit, rejected row Luma did not refuse, or any other row off Luma's truth.
 
 --production-cadence runs the sweep only from the django-q2 schedule (once a minute, as in production) with the
 default LUMA_RECONCILE_GRACE_SECONDS and LUMA_STALL_SECONDS (120 s each), a longer list outage (150 s) and a later
 calm; the fast default runs `manage.py luma_sweep` every 3 s with 8 s grace and 10 s stall. Meant for a small N
-(40): lost callbacks then wait for the minute sweep and lost creates for the 120 s grace, so a run takes about
-10-15 minutes on 2 cores (the fast run with 60 generations about 3-4 minutes).
+(40): lost callbacks then wait for the minute sweep and lost creates for the 120 s grace; the storm alone lasts
+4 minutes, so a run takes about 5 minutes on 2 cores, longer when rows wait for a backed-off poll (the fast run
+with 60 generations takes about 3 minutes).
 """
 
 import argparse
@@ -255,7 +256,8 @@ def main() -> int:
         for name in ("LUMA_RECONCILE_GRACE_SECONDS", "LUMA_STALL_SECONDS"):
             if production:
                 stack.env.pop(name, None)  # the defaults in lumaweb/settings.py, whatever this shell exports
-        stack.start_simulator("--seed", str(args.seed), "--time-scale", "0.08",
+        # A generation dreams for about 5 s (60 s x 0.08): long enough for a forged callback to beat the real end.
+        stack.start_simulator("--seed", str(args.seed), "--time-scale", "0.08", "--dreaming-seconds", "60",
                               "--concurrent-limit", "60", "--creates-per-minute", "100000")
         stack.migrate()
         stack.start_web()
@@ -273,6 +275,7 @@ def main() -> int:
         every_kind = ('["text_to_video", "image_to_video", "image", "extend", "reverse_extend", "interpolate", '
                       '"upscale", "add_audio"]')
         stack.shell(REQUEST_CODE.format(seed=args.seed, count=first, kinds=basic, refused=0))
+        forger.rows = stack.shell_json(REPORT_CODE, attempts=5)
         forger.start()
         kills, second_batch, listed_down, calm = 0, False, False, False
         sweep_errors: list = []
@@ -290,6 +293,9 @@ def main() -> int:
                 rest = args.generations - first - early
                 stack.shell(REQUEST_CODE.format(seed=args.seed + 1, count=max(0, rest - refused), kinds=every_kind,
                                                 refused=min(refused, rest)))
+                fresh = stack.shell_json(REPORT_CODE, attempts=5)  # the new tokens, before their generations end
+                with forger.lock:
+                    forger.rows = fresh
                 fake_asset = f"http://127.0.0.1:{canary.port}/early.mp4"
                 try:  # not retried: each attempt asks for new rows
                     early_sent = stack.shell_json(EARLY_FORGE_CODE.format(count=early, web_root=stack.web_root,
@@ -344,6 +350,7 @@ def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
     converged = archived_ok = completed = stuck = duplicates = 0
     rejected, rejected_made, rejected_unrefused, refused_attempts = 0, 0, 0, 0
     effective: dict[str, int] = dict.fromkeys(FORGERIES, 0)
+    off_truth = 0  # rows no forgery touched that still differ from what Luma made for their token
     for row in rows:
         remote = sim.get(row["luma_id"])
         mine = carriers.get(row["callback_token"], [])
@@ -364,8 +371,11 @@ def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
             rejected_made += creates["count"] > 0 or bool(row["luma_id"])
             rejected_unrefused += creates["attempts"] == 0
         forged = forger.sent.get(row["pk"])
-        if forged and not matches_truth(row, mine, digest):
-            effective[forged[0]] += 1
+        if not matches_truth(row, mine, digest):
+            if forged:
+                effective[forged[0]] += 1
+            else:
+                off_truth += 1
     total = len(rows)
     stats = stack.sim("GET", "/_sim/stats")
     fired = dict(stats["faults_fired"], **{f"callbacks_{k}": v for k, v in stats["callbacks"].items()
@@ -377,7 +387,7 @@ def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
         answers[kind][str(status)] = answers[kind].get(str(status), 0) + 1
     print("forged: " + " ".join(f"{kind}=sent:{sum(answers[kind].values())},effective:{effective[kind]},answers:"
                                 f"{'/'.join(f'{s}x{n}' for s, n in sorted(answers[kind].items())) or '-'}"
-                                for kind in FORGERIES) + f" errors={forger.errors}")
+                                for kind in FORGERIES) + f" errors={forger.errors} unforged_rows_off_truth={off_truth}")
     print(f"rejected: rows={rejected} simulator_generations_for_them={rejected_made} "
           f"create_attempts_luma_refused={refused_attempts} rejected_without_asking_luma={rejected_unrefused}")
     print(f"ssrf: canary_hits={canary.hits} requests={canary.lines[:5]}")
@@ -392,6 +402,7 @@ def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
         ("converged", converged < total), ("archived_ok", archived_ok < completed), ("duplicate_creates", duplicates),
         ("stuck", stuck), ("forged_effective", forged_effective), ("ssrf_hits", canary.hits),
         ("rejected rows Luma made", rejected_made), ("rejected rows never sent", rejected_unrefused),
+        ("unforged rows off Luma's truth", off_truth),
         ("no generations", not total),
     ) if bad]
     canary.stop()
