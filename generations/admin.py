@@ -150,7 +150,7 @@ class GenerationEventAdmin(admin.ModelAdmin):
 
 @admin.register(KeyframeImage)
 class KeyframeImageAdmin(admin.ModelAdmin):
-    list_display = ("id", "file", "width", "height", "uploaded_by", "created_at")
+    list_display = ("id", "file", "media_type", "width", "height", "duration", "size", "uploaded_by", "created_at")
 
     # Uploads come only through the create form, which re-encodes them; a file put here would be served as is.
     def has_add_permission(self, request):

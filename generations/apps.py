@@ -8,8 +8,5 @@ class GenerationsConfig(AppConfig):
     verbose_name = "Generations"
 
     def ready(self) -> None:
-        # Credit snapshots live beside their reconciliation (credits.py), not in models.py; importing the module
-        # registers the model, as models.py would.
-        from . import credits  # noqa: F401
         # The prompt index's triggers are put back after any migration that rebuilds the table (search.py).
         from . import search  # noqa: F401

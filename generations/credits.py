@@ -6,28 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import models
 from django.utils import timezone
 
 from . import pricing
-from .models import Generation, State
+from .models import CreditSnapshot, Generation, State
 
 # A balance read is kept when it differs from the last one, and at least this often when it does not.
 KEEP_UNCHANGED_EVERY = timedelta(hours=6)
-
-
-class CreditSnapshot(models.Model):
-    """Luma's credit balance (USD cents) as read at one moment."""
-
-    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
-    balance = models.FloatField(help_text="USD cents, as Luma reports it.")
-
-    class Meta:
-        app_label = "generations"
-        ordering = ["taken_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.taken_at:%Y-%m-%d %H:%M} {self.balance / 100:,.2f} USD"
 
 
 def record_balance(balance: float, now: datetime | None = None) -> bool:

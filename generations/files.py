@@ -108,33 +108,46 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     return ranged_file_response(request, generation.archive_file, _content_type(name), download_name=name)
 
 
+def _users(image: KeyframeImage):
+    """The generations made from this upload."""
+    # Matched on the path: the token is unique and unguessable, and the public base URL may change. References
+    # sit in the options JSON; a token has only URL-safe characters, so its path reads the same inside JSON text.
+    path = reverse("generations:keyframe", args=[image.token])
+    return Generation.objects.annotate(options_text=Cast("options", TextField())).filter(
+        Q(frame0_url__endswith=path) | Q(frame1_url__endswith=path) | Q(media_url__endswith=path)
+        | Q(first_frame_url__endswith=path) | Q(options_text__contains=path)
+    )
+
+
 def keyframe_still_needed(image: KeyframeImage) -> bool:
     """Whether Luma may still fetch this upload (a keyframe, a first frame, a source video or image, a Photon
     reference): a generation that uses it is not deleted and not finished, or no generation uses it yet and it
     was uploaded within the hour."""
-    # Matched on the path: the token is unique and unguessable, and the public base URL may change. References
-    # sit in the options JSON; a token has only URL-safe characters, so its path reads the same inside JSON text.
-    path = reverse("generations:keyframe", args=[image.token])
-    users = Generation.objects.annotate(options_text=Cast("options", TextField())).filter(
-        Q(frame0_url__endswith=path) | Q(frame1_url__endswith=path) | Q(media_url__endswith=path)
-        | Q(first_frame_url__endswith=path) | Q(options_text__contains=path)
-    )
-    uses = list(users.values_list("state", "deleted_at"))
+    uses = list(_users(image).values_list("state", "deleted_at"))
     if not uses:
         return image.created_at > timezone.now() - UNUSED_KEYFRAME_LIFETIME
     return any(deleted_at is None and state not in TERMINAL_STATES for state, deleted_at in uses)
 
 
 def forget_unneeded_uploads(older_than: timedelta = timedelta(days=1)) -> int:
-    """Delete uploads (files and rows) no generation can still need, uploaded more than `older_than` ago; a
-    source video may take 100 MB. Returns how many went. For a periodic job: each row costs one query."""
+    """Delete uploads (files and rows) that no generation in the library uses, uploaded more than `older_than`
+    ago; a source video may take 100 MB. An upload a kept generation was made from stays: its page shows it to
+    the team (`upload`), though Luma can no longer fetch it. Returns how many went. Run hourly (tasks)."""
     gone = 0
     for upload in KeyframeImage.objects.filter(created_at__lt=timezone.now() - older_than).iterator():
-        if not keyframe_still_needed(upload):
+        if not _users(upload).filter(deleted_at__isnull=True).exists():
             upload.file.delete(save=False)
             upload.delete()
             gone += 1
     return gone
+
+
+@login_required
+@require_GET
+def upload(request: HttpRequest, token: str) -> HttpResponse:
+    """An upload as the team sees it on a generation's page, for as long as we keep it (login required)."""
+    image = get_object_or_404(KeyframeImage, token=token)
+    return ranged_file_response(request, image.file, image.content_type)
 
 
 @require_GET

@@ -134,5 +134,8 @@ def _input(role: str, source: Generation | None, url: str, media: str) -> Input:
     site = settings.PUBLIC_BASE_URL.rstrip("/") + "/"
     if url.startswith(site):
         path = "/" + url[len(site):]
+        keyframe = reverse("generations:keyframe", args=["TOKEN"]).split("TOKEN")[0]
+        if path.startswith(keyframe):  # Luma's address for an upload stops answering; the team's does not
+            path = reverse("generations:upload", args=[path[len(keyframe):].strip("/")])
         return Input(role, media, path, path)
     return Input(role, "link", "", url)

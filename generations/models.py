@@ -101,7 +101,10 @@ NUDGE_EVERY = timedelta(seconds=5)
 # How often a row we failed locally is checked again with Luma, and for how long.
 RECHECK_AFTER = timedelta(minutes=2)
 RECHECKS = 6
-DEFAULT_DURATION = timedelta(seconds=90)
+# Before any generation of a kind and model has finished here, its duration is guessed from these (seconds, submit
+# to done; a third-party report puts a 5 s Ray 2 clip at 30-60 s, Luma publishes no times).
+PRIOR_SECONDS = {"ray-2": 60, "ray-flash-2": 30, "photon-1": 20, "photon-flash-1": 10}
+PRIOR_BY_KIND = {Kind.UPSCALE: 45, Kind.ADD_AUDIO: 30}
 # Median durations are recomputed at most this often per (kind, model), not on every callback.
 DURATION_CACHE_SECONDS = 60
 _duration_cache: dict[tuple[str, str], tuple[float, timedelta]] = {}
@@ -127,6 +130,14 @@ def kind_for_keyframes(keyframes: dict | None) -> Kind:
     if start or end:
         return Kind.IMAGE_TO_VIDEO
     return Kind.TEXT_TO_VIDEO
+
+
+def prior_duration(kind: str, model: str) -> timedelta:
+    """What a generation of this kind and model is expected to take before we have seen any."""
+    if kind in PRIOR_BY_KIND:
+        return timedelta(seconds=PRIOR_BY_KIND[kind])
+    default = PRIOR_SECONDS["photon-1"] if kind in IMAGE_KINDS else PRIOR_SECONDS["ray-2"]
+    return timedelta(seconds=PRIOR_SECONDS.get(model, default))
 
 
 class GenerationQuerySet(models.QuerySet):
@@ -245,6 +256,8 @@ class Generation(models.Model):
             # The library filtered by owner ("mine") or by state, newest first, without sorting every match.
             models.Index(fields=["owner", "deleted_at", "-created_at"], name="library_owner_idx"),
             models.Index(fields=["state", "deleted_at", "-created_at"], name="library_state_idx"),
+            # Rows still archiving ("In progress" covers them too), found without walking the finished ones.
+            models.Index(fields=["archive_state", "deleted_at", "-created_at"], name="library_archive_idx"),
             models.Index(fields=["state", "next_poll_at"], name="poll_due_idx"),
             models.Index(fields=["kind", "model", "state", "-completed_at"], name="duration_idx"),
         ]
@@ -382,7 +395,7 @@ class Generation(models.Model):
             .values_list("submitted_at", "completed_at")[:20]
         )
         durations = [(done - sent).total_seconds() for sent, done in recent if done and sent]
-        expected = timedelta(seconds=median(durations)) if durations else DEFAULT_DURATION
+        expected = timedelta(seconds=median(durations)) if durations else prior_duration(self.kind, self.model)
         _duration_cache[key] = (time.monotonic() + DURATION_CACHE_SECONDS, expected)
         return expected
 
@@ -455,8 +468,10 @@ class Generation(models.Model):
                 row.record(source, outcome[1], remote.raw)
                 if row.state == State.COMPLETED:
                     tasks.enqueue("archive", row.pk)
-                if row.is_terminal and Generation.objects.pending().exists():
-                    tasks.enqueue("admit")
+                if row.is_terminal:
+                    tasks.enqueue("refresh_credits")  # the badge shows what this one cost (or that it was refunded)
+                    if Generation.objects.pending().exists():
+                        tasks.enqueue("admit")
         if row is not self:
             # The optimistic merge changed this copy; it must show what the database holds.
             for name in REMOTE_FIELDS:
@@ -729,3 +744,16 @@ class LumaAccount(models.Model):
     @classmethod
     def release_lease(cls, name: str, until) -> None:
         cls.objects.filter(pk=1, **{f"{name}_lease_until": until}).update(**{f"{name}_lease_until": None})
+
+
+class CreditSnapshot(models.Model):
+    """Luma's credit balance (USD cents) as read at one moment."""
+
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    balance = models.FloatField(help_text="USD cents, as Luma reports it.")
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.taken_at:%Y-%m-%d %H:%M} {self.balance / 100:,.2f} USD"

@@ -39,6 +39,7 @@ FOLLOW_TICK = 2.0
 FOLLOW_MIN_WAIT = 0.5
 FOLLOW_LEASE_SLACK = 60
 CREDITS_EVERY = timedelta(minutes=5)
+CREDITS_DEBOUNCE = timedelta(seconds=10)
 CATALOG_EVERY = timedelta(hours=6)
 
 
@@ -406,8 +407,13 @@ def delete_generation(pk: int) -> None:
 
 
 def refresh_credits() -> None:
-    """Cache the team's credit balance and keep it as a snapshot (credits.py). Read-only on Luma."""
+    """Cache the team's credit balance and keep it as a snapshot (credits.py). Read-only on Luma.
+
+    Queued whenever a generation ends; a balance read in the last CREDITS_DEBOUNCE seconds is fresh enough, so a
+    burst of finishing generations costs one read."""
     account = LumaAccount.get()
+    if account.credits_checked_at and account.credits_checked_at > timezone.now() - CREDITS_DEBOUNCE:
+        return
     try:
         balance = luma.client_from_settings().credits()
     except luma.LumaError as error:
@@ -417,6 +423,15 @@ def refresh_credits() -> None:
         credit_balance=balance, credits_error="", credits_checked_at=timezone.now()
     )
     record_balance(balance)  # the history the "me" page reconciles with lumaweb's estimates
+
+
+def forget_uploads() -> None:
+    """Delete uploads no generation in the library uses any more (hourly Schedule). Repeats find nothing to do."""
+    from .files import forget_unneeded_uploads
+
+    gone = forget_unneeded_uploads()
+    if gone:
+        log.info("deleted %d upload(s) no generation uses", gone)
 
 
 def refresh_catalog() -> None:

@@ -12,6 +12,8 @@ urlpatterns = [
     path("webhooks/luma/<str:token>/", webhooks.luma_callback, name="webhook"),
     # Uploaded keyframes must be fetchable by Luma without a login; the token is unguessable.
     path("k/<str:token>/", files.keyframe, name="keyframe"),
+    # The same uploads as the team sees them on a generation's page, after Luma no longer needs them.
+    path("files/<str:token>/", files.upload, name="upload"),
     # Archived videos and posters, for logged-in team members, with Range support for seeking.
     path("generations/<int:pk>/video/", files.archived_video, name="video"),
     path("generations/<int:pk>/poster.jpg", files.poster, name="poster"),

@@ -33,7 +33,7 @@ from .access import generation_for, may_change, uses
 from .admission import queue_positions
 from .forms import LibraryFilters
 from .models import DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
-from .models import State, _duration_cache
+from .models import State, _duration_cache, prior_duration
 from .words import friendly
 
 PAGE_SIZE = 12
@@ -217,7 +217,7 @@ class Card:
     @property
     def media_kind(self) -> str:
         if self.g.is_archived:
-            return "image" if self.g.kind == Kind.IMAGE else "video"
+            return "video" if self.g.is_video else "image"
         return "poster" if self.g.poster else "placeholder"
 
     @property
@@ -290,18 +290,8 @@ def card_rows(user, rows: QuerySet[Generation] | None = None) -> QuerySet[Genera
 # Before this install has finished a similar generation: what Luma usually takes, submit to done, by model
 # (third-party reports say 30-60 s for a 5 s Ray 2 clip; Flash and Photon are faster). Rough on purpose: the card
 # says so, and the median of real runs replaces it as soon as there is one.
-PRIOR_SECONDS = {"ray-2": 60, "ray-flash-2": 30, "photon-1": 20, "photon-flash-1": 10}
-PRIOR_BY_KIND = {Kind.UPSCALE: 45, Kind.ADD_AUDIO: 30}
 # With no history yet, look again soon: the first finished generation should inform the next card at once.
 NO_HISTORY_CACHE_SECONDS = 5
-
-
-def prior_duration(kind: str, model: str) -> timedelta:
-    """What a generation of this kind and model is expected to take before we have seen any."""
-    if kind in PRIOR_BY_KIND:
-        return timedelta(seconds=PRIOR_BY_KIND[kind])
-    default = PRIOR_SECONDS["photon-1"] if kind in (Kind.IMAGE, Kind.REFRAME_IMAGE) else PRIOR_SECONDS["ray-2"]
-    return timedelta(seconds=PRIOR_SECONDS.get(model, default))
 
 
 def expected_durations(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[timedelta, int]]:

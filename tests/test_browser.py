@@ -320,7 +320,12 @@ def test_extend_reverse_extend_and_interpolate_start_from_the_cards(page, luma_s
     card_action(first_card, "Interpolate with another")
     expect(page.locator("#create-panel .note")).to_have_text(f"Interpolate from #{first.pk}.")
     expect(page.get_by_label("Video to continue")).to_have_value(str(first.pk))
-    page.get_by_label("Video to lead into").select_option(str(second.pk))
+    end = page.get_by_role("group", name="End frame")
+    end.get_by_label("Lead into a finished video (reverse extend)").check()
+    picker = end.locator("[data-picker]").filter(has=page.locator("input[name=frame1_generation]"))
+    picker.locator("summary").click()
+    picker.locator(f".pick-item[data-pick='{second.pk}']").click()
+    expect(page.get_by_label("Video to lead into")).to_have_value(str(second.pk))
     prompt.fill("The fox runs, then curls up to sleep")
     between, between_card = generate(page)
 

@@ -191,6 +191,8 @@ def test_uploads_no_generation_needs_are_deleted_after_a_day(account, alice):
     assert forget_unneeded_uploads() == 1  # the running modify's video stays
     assert not os.path.exists(unused_path) and list(KeyframeImage.objects.values_list("media_type", flat=True)) == ["video"]
     Generation.objects.filter(pk=running.pk).update(state=State.COMPLETED)
+    assert forget_unneeded_uploads() == 0  # a kept generation's page still shows what it was made from
+    Generation.objects.filter(pk=running.pk).update(deleted_at=timezone.now())
     assert forget_unneeded_uploads() == 1 and KeyframeImage.objects.count() == 0
 
 

@@ -2,6 +2,7 @@
 and how long an uploaded keyframe's public URL answers."""
 
 import io
+import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -263,3 +264,32 @@ def test_a_keyframe_used_again_by_a_new_generation_answers_again(alice, settings
 def test_an_unused_upload_answers_for_an_hour(alice):
     fresh, old = uploaded_keyframe(alice, age=timedelta(minutes=50)), uploaded_keyframe(alice, age=timedelta(hours=2))
     assert (keyframe_status(fresh.token), keyframe_status(old.token)) == (200, 404)
+
+
+def test_the_team_still_sees_a_finished_generations_upload_on_its_page(alice_client, alice):
+    image = uploaded_keyframe(alice, age=timedelta(days=2))
+    row = Generation.objects.create(owner=alice, prompt="x", frame0_url=image.public_url(), state=State.COMPLETED)
+    assert keyframe_status(image.token) == 404  # Luma no longer fetches it
+
+    page = alice_client.get(f"/generations/{row.pk}/").content.decode()
+
+    assert f'src="/files/{image.token}/"' in page
+    assert alice_client.get(f"/files/{image.token}/").status_code == 200
+    assert Client().get(f"/files/{image.token}/").status_code == 302  # the team's address needs a login
+
+
+def test_uploads_no_kept_generation_uses_are_deleted_after_a_day(alice):
+    from generations import tasks
+
+    kept = uploaded_keyframe(alice, age=timedelta(days=2))
+    Generation.objects.create(owner=alice, prompt="kept", frame0_url=kept.public_url(), state=State.COMPLETED)
+    dropped = uploaded_keyframe(alice, age=timedelta(days=2))
+    Generation.objects.create(owner=alice, prompt="gone", frame0_url=dropped.public_url(), state=State.COMPLETED,
+                              deleted_at=timezone.now())
+    unused, recent = uploaded_keyframe(alice, age=timedelta(days=2)), uploaded_keyframe(alice, age=timedelta(hours=2))
+    paths = {image.pk: image.file.path for image in (kept, dropped, unused, recent)}
+
+    tasks.forget_uploads()
+
+    assert set(KeyframeImage.objects.values_list("pk", flat=True)) == {kept.pk, recent.pk}
+    assert [os.path.exists(paths[image.pk]) for image in (kept, dropped, unused, recent)] == [True, False, False, True]
