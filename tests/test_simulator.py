@@ -392,7 +392,7 @@ def test_a_synchronous_image_create_answers_with_the_finished_image(luma_sim):
     assert answer.json()["state"] == "completed"
     picture = requests.get(answer.json()["assets"]["image"], timeout=5)
     assert picture.headers["Content-Type"] == "image/jpeg"
-    assert Image.open(io.BytesIO(picture.content)).size == (640, 360)
+    assert Image.open(io.BytesIO(picture.content)).size == (2048, 1152)  # Photon's 16:9 size
 
 
 # -- failures and credits ------------------------------------------------------------------------------------------
@@ -499,9 +499,10 @@ def test_a_completed_video_is_a_playable_h264_mp4(luma_sim, tmp_path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
-        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 180, 320)
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 720, 1280)  # 720p, portrait
         assert stream.codec_context.pix_fmt == "yuv420p"
-    assert frames >= 24
+        assert container.duration == 5_000_000  # microseconds
+    assert frames >= 10
     assert answer.headers["Content-Type"] == "video/mp4"
     assert answer.content[4:8] == b"ftyp" and answer.content[32:40].endswith(b"moov")  # +faststart
 
@@ -571,11 +572,12 @@ def test_a_video_plays_in_chromium(luma_sim, page):
         video.muted = true; video.src = url; document.body.appendChild(video);
         await video.play();
         await new Promise((done) => setTimeout(done, 500));
-        return {time: video.currentTime, width: video.videoWidth, height: video.videoHeight, error: video.error};
+        return {time: video.currentTime, width: video.videoWidth, height: video.videoHeight, error: video.error,
+                duration: video.duration};
     }""", url)
 
     assert played["error"] is None
-    assert (played["width"], played["height"]) == (180, 320)
+    assert (played["width"], played["height"], played["duration"]) == (720, 1280, 5)
     assert played["time"] > 0.2
 
 

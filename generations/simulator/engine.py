@@ -41,18 +41,19 @@ import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from . import media
 from .callbacks import Dispatcher
 from .config import UPSCALE_DEFAULT, Config, cost_of
 from .faults import Faults
-from .loopback import fetch_ok, is_loopback_url
+from .loopback import fetch_media, fetch_ok, is_loopback_url
 from .persistence import StateFile
 from .validation import ApiError, parse
 
 TERMINAL = ("completed", "failed")
 BLACKLISTED = re.compile(r"\bblacklisted\b", re.IGNORECASE)
+ASSET_PATH = re.compile(r"^/assets/([0-9a-f-]{36})/[^/]+$")
 _tie = itertools.count()  # keeps heap entries comparable when two are due at the same instant
 
 
@@ -66,7 +67,7 @@ class Gen:
     model: str
     request: dict
     aspect_ratio: str
-    seconds: float  # length of the rendered clip
+    seconds: float  # length of the rendered clip: as asked (5 s, 9 s) or the source's
     created_at: str
     callback_url: str | None
     cost: float
@@ -82,6 +83,30 @@ class Gen:
     eta: float = 0.0  # monotonic time it is expected to finish, for Retry-After
     due_at: float = 0.0  # wall-clock time of its next step (start or finish): a restart keeps the clock going
     deleted: bool = False
+    width: int = 0  # pixel size of the asset; 0 in state files from before sizes were kept
+    height: int = 0
+    caption: str = ""  # the prompt's first words (the source's for an upscale), drawn on the asset
+
+
+def title_of(kind: str, request: dict) -> str:
+    """The kind's name as a person would say it, drawn on the asset."""
+    if kind == "video":
+        frames = request.get("keyframes") or {}
+        types = tuple((frames.get(slot) or {}).get("type") for slot in ("frame0", "frame1"))
+        name = {("generation", None): "Extend", (None, "generation"): "Reverse extend",
+                ("generation", "generation"): "Interpolate"}.get(types)
+        if name is None:
+            name = "Image to video" if "image" in types else "Text to video"
+        return name + (" (loop)" if request.get("loop") else "")
+    if kind == "image":
+        return "Modify image" if request.get("modify_image_ref") else "Image"
+    if kind == "upscale_video":
+        return f"Upscale to {request.get('resolution') or UPSCALE_DEFAULT}"
+    if kind == "modify_video":
+        return f"Modify video ({request.get('mode')})"
+    if kind in ("reframe_video", "reframe_image"):
+        return f"Reframe {kind.removeprefix('reframe_')} to {request.get('aspect_ratio')}"
+    return "Add audio"
 
 
 def iso_now() -> str:
@@ -197,6 +222,8 @@ class Engine:
                 gen.charged = True
         else:
             self.inflight[gen.family].add(gen.id)
+        if state == "dreaming":
+            media.render_ahead(lambda: self.asset(gen.id, self.main_asset_name(gen), ahead=True))
         if gen.callback_url:
             self.dispatcher.send(gen.id, gen.callback_url, self.to_api(gen), terminal=state in TERMINAL)
         self._changed()
@@ -207,7 +234,8 @@ class Engine:
         parsed = parse(kind, body)
         echo = parsed.echo
         with self.lock:
-            model, aspect, seconds = parsed.model, parsed.aspect_ratio, 3.0 if parsed.duration == "9s" else 2.0
+            model, aspect, seconds = parsed.model, parsed.aspect_ratio, 9.0 if parsed.duration == "9s" else 5.0
+            source = None
             if source_id is not None:
                 source = self.gens.get(source_id)
                 if not source or source.deleted:
@@ -226,13 +254,16 @@ class Engine:
             self._check_limits(family)
             resolution = (echo.get("resolution") or UPSCALE_DEFAULT) if kind == "upscale_video" else parsed.resolution
             cost = cost_of(kind, model, resolution, parsed.duration)
+            media_source = self._own_source(parsed.media_urls[0]) if parsed.media_urls else None
+            aspect, width, height, seconds = self._shape(kind, aspect, resolution, seconds, source or media_source)
             if self.balance < cost:
                 raise ApiError(402, "Insufficient credits")
             gen = Gen(
                 id=str(uuid.uuid4()), seq=self.seq, kind=kind, output=output, family=family, model=model,
                 request=echo, aspect_ratio=aspect, seconds=seconds, created_at=iso_now(),
                 callback_url=parsed.callback_url, cost=cost, asset_bytes=self.config.asset_bytes,
-                image_format=echo.get("format") or "jpg",
+                image_format=echo.get("format") or "jpg", width=width, height=height,
+                caption=media.caption_of(parsed.prompt) or getattr(source or media_source, "caption", ""),
                 queued_for=self._spread(self.config.queued_seconds),
                 dreaming_for=self._spread(self.config.dreaming_seconds),
             )
@@ -244,10 +275,39 @@ class Engine:
             self.gens[gen.id] = gen
             self.windows[family].append(time.monotonic())
             self.inflight[family].add(gen.id)
-            self._start_input_checks(gen, parsed.image_urls, parsed.media_urls)
+            self._start_input_checks(gen, parsed.image_urls, parsed.media_urls, measure=media_source is None)
             self._schedule(gen.id, gen.queued_for, "start")
         self._changed()
         return gen
+
+    @staticmethod
+    def _shape(kind: str, aspect: str, resolution: str, seconds: float, source: "Gen | None"):
+        """Aspect ratio, width, height and seconds of what this create makes (source: the video it works on)."""
+        if kind in ("image", "reframe_image", "reframe_video"):
+            width, height = media.canvas_size(aspect)
+            return aspect, width, height, (source.seconds if source else 5.0)
+        if kind in ("add_audio", "modify_video"):
+            if not source:  # a media URL we cannot see into before the input check (or never)
+                return "16:9", *media.video_size("720p", "16:9"), 5.0
+            return source.aspect_ratio, *Engine._size(source), source.seconds
+        width, height = media.video_size(resolution, aspect)
+        if kind == "upscale_video" and source and width * height < source.width * source.height:
+            width, height = source.width, source.height  # an upscale never shrinks its source
+        return aspect, width, height, seconds
+
+    @staticmethod
+    def _size(gen: Gen) -> tuple[int, int]:
+        if gen.width and gen.height:
+            return gen.width, gen.height
+        if gen.kind in ("image", "reframe_image", "reframe_video"):
+            return media.canvas_size(gen.aspect_ratio)
+        return media.video_size("720p", gen.aspect_ratio)
+
+    def _own_source(self, url: str) -> "Gen | None":
+        """The generation whose asset this URL is (a modify or reframe of a video this simulator made), if any."""
+        found = ASSET_PATH.match(urlsplit(url).path)
+        gen = self.gens.get(found.group(1)) if found else None
+        return gen if gen and gen.output == "video" else None
 
     def _require_video(self, gen: Gen) -> None:
         if gen.output != "video":
@@ -274,21 +334,37 @@ class Engine:
             raise ApiError(429, f"Too many concurrent generations: at most {concurrent} {family} generations can "
                                 "be queued or dreaming at once", {"Retry-After": str(wait)})
 
-    def _start_input_checks(self, gen: Gen, image_urls: list, media_urls: list) -> None:
+    def _start_input_checks(self, gen: Gen, image_urls: list, media_urls: list, measure: bool) -> None:
+        """Fetch loopback inputs before the generation may start; measure: read a source video's size and length
+        (modify and reframe make what their source is), unless it is one of ours and already known."""
         urls = [(u, True) for u in image_urls] + [(u, False) for u in media_urls]
         local = [(u, image) for u, image in urls if is_loopback_url(u)]
+        measure = measure and gen.kind in ("modify_video", "reframe_video")
         if self.config.remote_keyframes == "fail" and len(local) < len(urls):
             gen.inputs = "failed"  # remote URLs are never fetched: this machine must make no outside traffic
         elif local:
             gen.inputs = "pending"
-            threading.Thread(target=self._check_inputs, args=(gen.id, local, self.epoch), daemon=True).start()
+            threading.Thread(target=self._check_inputs, args=(gen.id, local, self.epoch, measure),
+                             daemon=True).start()
 
-    def _check_inputs(self, gen_id: str, urls: list, epoch: int) -> None:
-        ok = all(fetch_ok(url, image) for url, image in urls)
+    def _check_inputs(self, gen_id: str, urls: list, epoch: int, measure: bool) -> None:
+        ok, shape = True, None
+        for url, image in urls:
+            if measure and not image:
+                answered, data = fetch_media(url)
+                ok = ok and answered
+                shape = media.probe_video(data) if data else None
+            else:
+                ok = ok and fetch_ok(url, image)
         with self.lock:
             gen = self.gens.get(gen_id)
             if gen and epoch == self.epoch:
                 gen.inputs = "ok" if ok else "failed"
+                if shape:
+                    width, height, gen.seconds = shape
+                    if gen.kind == "modify_video":  # a reframe keeps its canvas, a modify the source's frame
+                        gen.width, gen.height = width, height
+                        gen.aspect_ratio = media.nearest_aspect_ratio(width, height)
 
     def visible(self, gen_id: str) -> Gen:
         with self.lock:
@@ -365,18 +441,25 @@ class Engine:
         except ValueError:
             raise ApiError(403, "Invalid signature") from None
 
-    def asset(self, gen_id: str, name: str) -> media.Asset:
+    def asset(self, gen_id: str, name: str, ahead: bool = False) -> media.Asset:
+        """The asset's bytes (404 unless it exists now); ahead: render a dreaming generation's file in advance."""
         with self.lock:
             gen = self.gens.get(gen_id)
             if not gen or gen.deleted:
                 raise ApiError(404, "Not Found")
-            if gen.output == "video" and name == "progress.mp4" and gen.state in ("dreaming", "completed"):
-                return media.video_asset(gen.id, "progress", gen.aspect_ratio, gen.seconds)
-            if gen.state != "completed" or name != self.main_asset_name(gen):
+            look = media.Look(gen.id, gen.seq, title_of(gen.kind, gen.request), gen.caption)
+            width, height = self._size(gen)
+            progress = gen.output == "video" and name == "progress.mp4" and gen.state in ("dreaming", "completed")
+            ready = gen.state == "completed" or (ahead and gen.state == "dreaming")
+            if not progress and (not ready or name != self.main_asset_name(gen)):
                 raise ApiError(404, "Not Found")
+        # Rendered outside the lock: a large clip takes a moment, and the clock and the API must not wait for it.
+        if progress:
+            return media.video_asset(look, "progress", width, height, gen.seconds)
         if gen.output == "video":
-            return media.video_asset(gen.id, "video", gen.aspect_ratio, gen.seconds, gen.asset_bytes)
-        return media.image_asset(gen.id, gen.aspect_ratio, gen.image_format)
+            return media.video_asset(look, "video", width, height, gen.seconds, gen.asset_bytes,
+                                     audio=gen.kind == "add_audio")
+        return media.image_asset(look, width, height, gen.image_format)
 
     def asset_sha256(self, gen: Gen, name: str) -> str:
         key = (gen.id, name)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import requests
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024
+MAX_MEDIA_BYTES = 100 * 1024 * 1024  # Luma's limit for modify and reframe sources
 INPUT_TIMEOUT = 3.0
 
 
@@ -58,3 +59,20 @@ def fetch_ok(url: str, image: bool) -> bool:
         return True
     except Exception:  # noqa: BLE001 - anything unreadable is Luma's "Failed to read user input frames"
         return False
+
+
+def fetch_media(url: str, limit: int = MAX_MEDIA_BYTES) -> tuple[bool, bytes | None]:
+    """GET a loopback source video: whether it answered 200, and its bytes when they are no more than limit."""
+    try:
+        with local_session() as session, session.get(url, timeout=INPUT_TIMEOUT, stream=True,
+                                                     allow_redirects=False) as answer:
+            if answer.status_code != 200:
+                return False, None
+            data = bytearray()
+            for piece in answer.iter_content(256 * 1024):
+                data += piece
+                if len(data) > limit:
+                    return True, None
+            return True, bytes(data)
+    except requests.RequestException:
+        return False, None
