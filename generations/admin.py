@@ -41,20 +41,21 @@ class GenerationAdmin(admin.ModelAdmin):
         css = {"all": ["generations/admin.css"]}  # a file, not a style attribute: the CSP allows no inline styles
 
     list_display = ("id", "short_prompt", "kind", "model", "state", "archive_state", "owner", "created_at", "deleted")
-    list_filter = ("state", "kind", "model", "archive_state", "owner", ("deleted_at", admin.EmptyFieldListFilter))
+    list_filter = ("provider", "state", "kind", "model", "archive_state", "owner", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("prompt", "luma_id")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     inlines = [GenerationEventInline]
     actions = ["refresh_from_luma", "retry_archive", "delete_on_luma"]
     readonly_fields = (
-        "luma_id", "state", "reason", "callback_url", "luma_created_at", "luma_model", "video_url", "image_url",
+        "provider", "failed_locally", "extra_files", "luma_id", "state", "reason", "callback_url", "luma_created_at", "luma_model", "video_url", "image_url",
         "created_at", "submitted_at", "queued_at", "dreaming_at", "completed_at", "failed_at", "last_news_at",
         "next_poll_at", "submit_attempts", "archive_state", "archive_file", "poster", "archive_size",
         "archive_received", "sha256", "archive_attempts", "archive_error", "deleted_at", "luma_deleted_at",
         "raw_json",
     )
-    exclude = ("raw", "client_token", "progress_video_url", "archive_updated_at", "polls_without_news")
+    exclude = ("raw", "client_token", "progress_video_url", "archive_updated_at", "polls_without_news", "nudged_at",
+               "archive_claim")
     raw_id_fields = ("frame0_generation", "frame1_generation", "source", "owner")
 
     def has_add_permission(self, request):

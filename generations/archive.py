@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import luma
+from . import luma, providers
 from .models import ArchiveState, Generation, GenerationEvent, State
 
 log = logging.getLogger("lumaweb.archive")
@@ -241,7 +241,7 @@ def archive_generation(pk: int) -> None:
 def _archive(pk: int, token: str) -> None:
     row = Generation.objects.get(pk=pk)
     mine = _mine(pk, token)
-    client = luma.client_from_settings()
+    client = providers.for_row(row).client()
     part = _partial_path(pk)
     url = row.video_url if row.is_video else (row.image_url or row.video_url)
     error: Exception | None = None

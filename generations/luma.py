@@ -90,6 +90,8 @@ class LumaClient:
       LumaRateLimited (nothing was created), 400/422 LumaRejected.
     """
 
+    provider = "dream_machine"  # which Generation.provider rows this client speaks for
+
     def __init__(
         self,
         api_key: str,
@@ -321,18 +323,22 @@ class LumaClient:
         if status >= 400:
             raise error_for_status(status, response.headers, self._detail(response), f"POST {path}")
         try:
-            generation = Generation.from_json(response.json())
+            generation = self._generation_from(response.json())
         except ValueError:
             generation = Generation()
         if not generation.id:
             raise self._outcome_unknown(path, f"Luma answered {status} without a generation id", status=status)
         return generation
 
+    def _generation_from(self, data: Any) -> Generation:
+        """A create's answer as a Generation (the Agents client reads its own shape)."""
+        return Generation.from_json(data)
+
     def _outcome_unknown(self, path: str, why: str, *, status: int | None = None,
                          detail: str = "") -> LumaOutcomeUnknown:
         return LumaOutcomeUnknown(
             f"POST {path} may or may not have created a generation on Luma: {why}. It was not sent again, since "
-            f"that could bill twice; look for it in Luma's list before sending it again.",
+            f"that could bill twice.",
             status=status, detail=detail)
 
     def _json(self, method: str, path: str, *, params: dict | None = None) -> Any:

@@ -174,7 +174,7 @@ def error_for_status(status: int, headers, detail: str, what: str) -> LumaError:
         return LumaPaymentError(f"Luma refused {what}, {why} ({status}){said}", status=status, detail=detail)
     if status == 404:
         return LumaNotFound(f"Luma has nothing at {what} (404){said}", status=status, detail=detail)
-    if status in (400, 422):
+    if status in (400, 413, 422):
         return LumaRejected(f"Luma rejected the request ({status}){said}", status=status, detail=detail)
     if status == 429:
         wait = retry_after_seconds(headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from urllib.parse import urlsplit
 from datetime import timedelta
 from statistics import median
 from typing import TYPE_CHECKING
@@ -41,6 +42,15 @@ class Kind(models.TextChoices):
     MODIFY_VIDEO = "modify_video", "Modify video"
     REFRAME_VIDEO = "reframe_video", "Reframe video"
     REFRAME_IMAGE = "reframe_image", "Reframe image"
+    IMAGE_EDIT = "image_edit", "Edit image"
+    LAYERING = "layering", "Layers"
+
+
+class Provider(models.TextChoices):
+    """Which of Luma's APIs made a generation (generations/providers.py holds one adapter for each)."""
+
+    DREAM_MACHINE = "dream_machine", "Dream Machine"
+    AGENTS = "agents", "Agents API"
 
 
 class State(models.TextChoices):
@@ -80,7 +90,7 @@ IN_FLIGHT_STATES = (State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DRE
 LIVE_STATES = (State.PENDING, *IN_FLIGHT_STATES)
 VIDEO_KINDS = (Kind.TEXT_TO_VIDEO, Kind.IMAGE_TO_VIDEO, Kind.EXTEND, Kind.REVERSE_EXTEND, Kind.INTERPOLATE)
 # Kinds whose result is a still image; every other kind makes a video.
-IMAGE_KINDS = (Kind.IMAGE, Kind.REFRAME_IMAGE)
+IMAGE_KINDS = (Kind.IMAGE, Kind.REFRAME_IMAGE, Kind.IMAGE_EDIT, Kind.LAYERING)
 # Reframe geometry Luma takes (pixels): where the source sits in the new canvas, its crop and its resized size.
 REFRAME_FIELDS = ("grid_position_x", "grid_position_y", "x_start", "x_end", "y_start", "y_end", "resized_width",
                   "resized_height")
@@ -166,6 +176,7 @@ class Generation(models.Model):
     ArchiveState = ArchiveState
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="generations")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.DREAM_MACHINE)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEXT_TO_VIDEO)
     # A form posts its token once; a double click or a resent POST finds the row it already made.
     client_token = models.CharField(max_length=64, blank=True, default="")
@@ -243,6 +254,9 @@ class Generation(models.Model):
     archive_updated_at = models.DateTimeField(null=True, blank=True)
     # Which archive run owns the row while downloading: only the owner may store or give up.
     archive_claim = models.CharField(max_length=32, blank=True, default="")
+    # Every further output we keep (Agents' layering: one PNG per layer), in Luma's order:
+    # [{"index", "label", "description", "alpha_hint", "file", "size", "sha256"}].
+    extra_files = models.JSONField(default=list, blank=True)
 
     deleted_at = models.DateTimeField(null=True, blank=True)
     luma_deleted_at = models.DateTimeField(null=True, blank=True)
@@ -617,17 +631,18 @@ class Generation(models.Model):
             self.record(source, f"rejected: {reason}")
             tasks.enqueue("admit")
 
-    def fail(self, reason: str, source: str) -> None:
+    def fail(self, reason: str, source: str, recheck: bool = True) -> None:
         """We give up on a submitted generation ourselves (Luma lost it, or a create never showed up).
 
-        A belief, not Luma's word: the row is checked again a few times, and whatever Luma says later
-        (also a generation carrying this row's token) overturns it through apply_remote."""
+        A belief, not Luma's word: the row is checked again a few times (unless there is nothing to check
+        with, `recheck=False`), and whatever Luma says later (also a generation carrying this row's token)
+        overturns it through apply_remote."""
         from . import tasks
 
         now = timezone.now()
         updated = Generation.objects.filter(pk=self.pk, state__in=LIVE_STATES).update(
-            state=State.FAILED, reason=reason, failed_at=now, failed_locally=True, next_poll_at=now + RECHECK_AFTER,
-            polls_without_news=0,
+            state=State.FAILED, reason=reason, failed_at=now, failed_locally=True,
+            next_poll_at=now + RECHECK_AFTER if recheck else None, polls_without_news=0,
         )
         if updated:
             self.refresh_from_db()
@@ -703,6 +718,18 @@ class KeyframeImage(models.Model):
     size = models.BigIntegerField(null=True, blank=True, help_text="Bytes stored.")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
+    # The same file in Luma's Agents Files API (uploaded once, when an Agents generation first uses it): Agents
+    # generations name it by this id, so no public address is needed for them.
+    agents_file_id = models.CharField(max_length=64, blank=True)
+
+    @classmethod
+    def from_public_url(cls, url: str) -> KeyframeImage | None:
+        """The upload a /k/<token>/ address of ours names (whatever PUBLIC_BASE_URL was then), or None."""
+        prefix = reverse("generations:keyframe", args=["TOKEN"]).split("TOKEN")[0]
+        path = urlsplit(url or "").path
+        if not path.startswith(prefix):
+            return None
+        return cls.objects.filter(token=path[len(prefix):].strip("/")).first()
 
     def public_url(self) -> str:
         return settings.PUBLIC_BASE_URL + reverse("generations:keyframe", args=[self.token])
@@ -719,6 +746,8 @@ class LumaAccount(models.Model):
     camera_motions = models.JSONField(default=list, blank=True)
     concepts = models.JSONField(default=list, blank=True)
     catalog_checked_at = models.DateTimeField(null=True, blank=True)
+    # Luma's Agents API said 429: no Agents creates before this (its limits are its own).
+    agents_paused_until = models.DateTimeField(null=True, blank=True)
     # The sweep (and the follower) that runs now holds a lease, so two never overlap.
     sweep_lease_until = models.DateTimeField(null=True, blank=True)
     follow_lease_until = models.DateTimeField(null=True, blank=True)

@@ -14,7 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import admission, luma
+from . import admission, luma, providers
+from .luma_agents import NO_DELETE
 from .catalog import read as read_catalog
 from .credits import record_balance
 from .models import ArchiveState, Generation, GenerationEvent, Kind, LumaAccount, State
@@ -23,6 +24,10 @@ log = logging.getLogger("lumaweb.tasks")
 Source = GenerationEvent.Source
 
 MAX_ARCHIVE_ATTEMPTS = 8
+# A lost create with no list to search it in (the Agents API): said plainly, and a person decides.
+CANNOT_CONFIRM = ("Luma may have made and billed this; we could not confirm (its answer was lost, and this API has "
+                  "no list to look in). It was not sent again: send it again yourself only if paying twice is "
+                  "acceptable.")
 LIST_PAGE = 100
 # Reconcile searches Luma's list back to the oldest doubtful create, at most this many pages.
 RECONCILE_MAX_PAGES = 50
@@ -58,29 +63,13 @@ def admit() -> None:
         enqueue("submit", pk)
 
 
-def _send_create(client: luma.LumaClient, row: Generation) -> luma.Generation:
-    body = row.luma_request()
-    if row.kind == Kind.IMAGE:
-        return client.create_image(**body)
-    if row.kind == Kind.UPSCALE:
-        return client.upscale(row.source.luma_id, **body)
-    if row.kind == Kind.ADD_AUDIO:
-        return client.add_audio(row.source.luma_id, **body)
-    if row.kind == Kind.MODIFY_VIDEO:
-        return client.modify_video(**body)
-    if row.kind == Kind.REFRAME_VIDEO:
-        return client.reframe_video(**body)
-    if row.kind == Kind.REFRAME_IMAGE:
-        return client.reframe_image(**body)
-    return client.create_video(**body)
-
-
 def submit(pk: int) -> None:
     """Send one generation's create to Luma, at most once per row.
 
     The claim (a conditional UPDATE stamping submitted_at) happens before the request; a redelivered
-    task finds the stamp and returns. If the answer is lost the row waits as unconfirmed and the sweep
-    looks for it on Luma by its callback token instead of sending again.
+    task finds the stamp and returns. If the answer is lost: with Dream Machine the row waits as unconfirmed
+    and the sweep looks for it on Luma by its callback token; the Agents API has no list to look in, so the
+    row says plainly that Luma may have made and billed it, and only a person may send it again.
     """
     row = Generation.objects.select_related("source", "frame0_generation", "frame1_generation").get(pk=pk)
     if not row.claim_submit():
@@ -88,17 +77,21 @@ def submit(pk: int) -> None:
     if row.deleted_at:
         row.reject("Deleted before it was sent to Luma.")
         return
+    adapter = providers.for_row(row)
     try:
-        client = luma.client_from_settings()
-        remote = _send_create(client, row)
+        remote = adapter.create(row)
     except luma.LumaRateLimited as error:
-        admission.pause(error.retry_after)
+        admission.pause(error.retry_after, adapter.name)
         row.requeue(f"Luma is busy (429); waiting {error.retry_after:.0f} s, keeping our place in the queue.")
     except luma.LumaConnectionError as error:
-        admission.pause(10)
+        admission.pause(10, adapter.name)
         row.requeue(f"Could not reach Luma ({error}); nothing was sent, trying again shortly.")
     except luma.LumaOutcomeUnknown as error:
-        row.mark_unconfirmed(f"Sent, but Luma's answer was lost ({error}); checking whether it was created.")
+        if adapter.can_list:
+            row.mark_unconfirmed(f"Sent, but Luma's answer was lost ({error}); checking whether it was created.")
+        else:
+            row.mark_unconfirmed(f"Sent, but Luma's answer was lost ({error}).")
+            row.fail(CANNOT_CONFIRM, Source.SUBMIT, recheck=False)
     except luma.LumaRejected as error:
         row.reject(error.detail or str(error))
     except luma.LumaError as error:
@@ -117,14 +110,14 @@ def refresh(pk: int) -> None:
     row = Generation.objects.get(pk=pk)
     if not row.luma_id or (row.is_terminal and not row.failed_locally):
         return
-    _refresh_one(luma.client_from_settings(), row, Source.POLL)
+    _refresh_one(providers.for_row(row).client(), row, Source.POLL)
 
 
 def refresh_any(pk: int) -> None:
     """Ask Luma about a generation even if we think it is finished (admin action). Read-only on Luma."""
     row = Generation.objects.get(pk=pk)
     if row.luma_id:
-        _refresh_one(luma.client_from_settings(), row, Source.ADMIN)
+        _refresh_one(providers.for_row(row).client(), row, Source.ADMIN)
 
 
 def confirm(pk: int, claimed_id: str = "") -> None:
@@ -136,7 +129,7 @@ def confirm(pk: int, claimed_id: str = "") -> None:
     row = Generation.objects.get(pk=pk)
     if row.deleted_at or (row.is_terminal and not row.failed_locally):
         return
-    client = luma.client_from_settings()
+    client = providers.for_row(row).client()
     if row.luma_id:
         _refresh_one(client, row, Source.CHECK)
         return
@@ -207,16 +200,22 @@ def reconcile(client: luma.LumaClient, now, deadline: float = float("inf")) -> N
     never sent again: after the grace period with a complete search and no match, the row is failed locally
     (nothing billed as far as Luma's list shows), and it is still adopted if its generation shows up later.
     """
-    for row in Generation.objects.filter(state=State.SUBMITTING, submitted_at__lt=now - stall_after()):
+    ours = Generation.objects.filter(provider=client.provider)
+    for row in ours.filter(state=State.SUBMITTING, submitted_at__lt=now - stall_after()):
         # Claimed long ago and never answered: the worker died around the request.
         row.mark_unconfirmed("The worker sending this create stopped; checking whether Luma received it.",
                              Source.SWEEP)
+    if not providers.ADAPTERS[client.provider].can_list:
+        # No list to search (Agents API): say so at once, and leave the decision to a person.
+        for row in ours.filter(state=State.UNCONFIRMED):
+            row.fail(CANNOT_CONFIRM, Source.SWEEP, recheck=False)
+        return
     doubtful = list(
-        Generation.objects.filter(state=State.UNCONFIRMED).filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        ours.filter(state=State.UNCONFIRMED).filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
     )
     given_up = list(
-        Generation.objects.filter(state=State.FAILED, failed_locally=True, luma_id__isnull=True,
-                                  submitted_at__gte=now - ADOPT_WITHIN, next_poll_at__lte=now)
+        ours.filter(state=State.FAILED, failed_locally=True, luma_id__isnull=True,
+                    submitted_at__gte=now - ADOPT_WITHIN, next_poll_at__lte=now)
     )
     rows = doubtful + given_up
     if not rows:
@@ -243,14 +242,14 @@ def poll_due(client: luma.LumaClient, now, deadline: float = float("inf"), sourc
     One list call covers many at once; when the list fails, each is read by id instead.
     """
     due = list(
-        Generation.objects.filter(luma_id__isnull=False, next_poll_at__lte=now)
+        Generation.objects.filter(provider=client.provider, luma_id__isnull=False, next_poll_at__lte=now)
         .filter(Q(state__in=[State.QUEUED, State.DREAMING]) | Q(state=State.FAILED, failed_locally=True))
         .order_by("next_poll_at")[: LIST_PAGE * 2]
     )
     if not due:
         return
     remaining = due
-    if len(due) > 1:
+    if len(due) > 1 and providers.ADAPTERS[client.provider].can_list:
         try:
             recent = {remote.id: remote for remote in client.list(limit=LIST_PAGE).generations}
         except luma.LumaError as error:
@@ -286,10 +285,11 @@ def follow() -> None:
         return
     again = False
     try:
-        client = luma.client_from_settings()
+        clients = [adapter.client() for adapter in providers.configured()]
         end = time.monotonic() + seconds
         while _followed().exists():
-            poll_due(client, timezone.now(), source=Source.POLL)
+            for client in clients:
+                poll_due(client, timezone.now(), source=Source.POLL)
             soonest = _followed().exclude(next_poll_at=None).order_by("next_poll_at").values_list(
                 "next_poll_at", flat=True).first()
             wait = (soonest - timezone.now()).total_seconds() if soonest else FOLLOW_TICK
@@ -355,19 +355,19 @@ def _sweep(now, deadline: float) -> None:
         deleted_at__lt=now - timedelta(minutes=1), luma_deleted_at__isnull=True
     ).values_list("pk", flat=True)[:50]:
         enqueue("delete_generation", pk)
-    try:
-        client = luma.client_from_settings()
-    except luma.LumaNotConfigured:
-        return
-    for step in (reconcile, poll_due):
-        try:
-            step(client, now, deadline)
-        except luma.LumaError as error:
-            log.warning("sweep step %s could not reach Luma: %s", step.__name__, error)
+    for adapter in providers.configured():
+        client = adapter.client()
+        for step in (reconcile, poll_due):
+            try:
+                step(client, now, deadline)
+            except luma.LumaError as error:
+                log.warning("sweep step %s could not reach %s: %s", step.__name__, adapter.label, error)
     account = LumaAccount.get()
     if (account.follow_lease_until is None or account.follow_lease_until < now) and _followed().exists():
         enqueue("follow")
-    if not account.credits_checked_at or account.credits_checked_at < now - CREDITS_EVERY:
+    if providers.DREAM_MACHINE.configured() and (
+        not account.credits_checked_at or account.credits_checked_at < now - CREDITS_EVERY
+    ):
         enqueue("refresh_credits")
     if not account.catalog_checked_at or account.catalog_checked_at < now - CATALOG_EVERY:
         enqueue("refresh_catalog")
@@ -394,16 +394,20 @@ def delete_generation(pk: int) -> None:
         if field:
             field.delete(save=False)
     Generation.objects.filter(pk=pk).update(archive_file="", poster="")
-    if row.luma_id:
+    adapter = providers.for_row(row)
+    if row.luma_id and adapter.can_delete:
         try:
-            luma.client_from_settings().delete(row.luma_id)
+            adapter.client().delete(row.luma_id)
         except luma.LumaNotFound:
             pass
         except luma.LumaError as error:
             row.record(Source.DELETE, f"could not delete on Luma yet ({error}); the sweep will retry")
             raise
     Generation.objects.filter(pk=pk).update(luma_deleted_at=timezone.now())
-    row.record(Source.DELETE, "files removed and deleted on Luma" if row.luma_id else "files removed")
+    if row.luma_id and not adapter.can_delete:
+        row.record(Source.DELETE, f"files removed. {NO_DELETE}")
+    else:
+        row.record(Source.DELETE, "files removed and deleted on Luma" if row.luma_id else "files removed")
 
 
 def refresh_credits() -> None:

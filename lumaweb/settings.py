@@ -220,8 +220,14 @@ if FORWARDED_ALLOW_IPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Luma -----------------------------------------------------------------------------------------
+# Dream Machine v1, under the names Luma's `lumaai` SDK reads. LUMA_BASE_URL is still read for v1 when LUMAAI_BASE_URL
+# is unset (older installs), but Luma's `luma-agents` SDK reads that same name for the Agents host: prefer
+# LUMAAI_BASE_URL, so one environment can never point one API's client at the other's host.
 LUMAAI_API_KEY = env_str("LUMAAI_API_KEY")
-LUMA_BASE_URL = env_str("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1").rstrip("/")
+LUMA_BASE_URL = (env_str("LUMAAI_BASE_URL") or env_str("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1")).rstrip("/")
+# Luma's Agents API (Ray 3.2, Uni-1): its own key (the name Luma uses) and its own base URL setting.
+LUMA_AGENTS_API_KEY = env_str("LUMA_AGENTS_API_KEY")
+LUMA_AGENTS_BASE_URL = env_str("LUMA_AGENTS_BASE_URL", "https://agents.lumalabs.ai/v1").rstrip("/")
 # The address Luma can reach for callbacks and keyframe images.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The public address is this site's own: Luma's callbacks and the team's form posts arrive under it (often
@@ -247,12 +253,20 @@ if HTTPS:
 # Hosts the server may download assets from: Luma's CDN and whatever serves the configured API
 # (the simulator in a local run). A forged callback cannot point the archiver anywhere else.
 LUMA_ASSET_HOSTS = env_list("LUMA_ASSET_HOSTS", "storage.cdn-luma.com") + [urlsplit(LUMA_BASE_URL).netloc]
+# The Agents API's outputs are presigned storage URLs (valid an hour); Luma does not name the storage host, so the
+# default admits Amazon S3 and Luma's own domains ("*.host": any subdomain). Checked like every download.
+LUMA_AGENTS_ASSET_HOSTS = env_list("LUMA_AGENTS_ASSET_HOSTS", "*.amazonaws.com,*.lumalabs.ai,*.cdn-luma.com") + [
+    urlsplit(LUMA_AGENTS_BASE_URL).netloc]
 # Asset host names (host or host:port) that may resolve to loopback, private or link-local addresses. Downloads
 # refuse such addresses otherwise; the simulator's own host (a LUMA_BASE_URL on this machine) and IP addresses
 # written in LUMA_ASSET_HOSTS are trusted without being listed here.
 LUMA_TRUSTED_PRIVATE_HOSTS = env_list("LUMA_TRUSTED_PRIVATE_HOSTS")
 LUMA_MAX_CONCURRENT = env_int("LUMA_MAX_CONCURRENT", 10)
 LUMA_CREATES_PER_MINUTE = env_int("LUMA_CREATES_PER_MINUTE", 20)
+# The Agents API's own limits (its documented defaults): a separate budget from Dream Machine's.
+LUMA_AGENTS_MAX_CONCURRENT = env_int("LUMA_AGENTS_MAX_CONCURRENT", 10)
+LUMA_AGENTS_CREATES_PER_MINUTE = env_int("LUMA_AGENTS_CREATES_PER_MINUTE", 30)
+LUMA_AGENTS_READ_TIMEOUT = env_float("LUMA_AGENTS_READ_TIMEOUT", 60.0)
 # How long a create whose answer was lost waits before the sweep decides nothing was made.
 LUMA_RECONCILE_GRACE_SECONDS = env_int("LUMA_RECONCILE_GRACE_SECONDS", 120)
 # After this long without progress, a submit or an archive counts as stalled and the sweep repairs it.

@@ -1,0 +1,165 @@
+"""The only module that speaks HTTP to Luma's Agents API (Ray 3.2, Uni-1): `../shared/luma-agents-api.md`.
+
+It shares the Dream Machine client's transport, retry rules and typed errors (`luma.LumaClient`): reads retried,
+a create sent once. What differs is the API's shape: one `POST /generations` with a `type`, answers with `output[]`
+of presigned URLs and a `failure_code`, a Files API for uploads, and no callbacks, list, delete or credits. Answers
+are read into the same `Generation` the rest of the app knows, with Agents' "processing" as "dreaming".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .luma import LumaClient
+from .luma_errors import (
+    TRANSPORT_ERRORS,
+    LumaConnectionError,
+    LumaError,
+    LumaFeatureUnavailable,
+    LumaNotConfigured,
+    LumaRejected,
+    error_for_status,
+    short_reason,
+)
+from .luma_types import Generation, parse_datetime
+
+log = logging.getLogger("lumaweb.luma")
+
+# Agents' states, in the words the app uses (Dream Machine's).
+STATES = {"queued": "queued", "processing": "dreaming", "completed": "completed", "failed": "failed"}
+# How long an upload may take to become usable (ingest and moderation) before the submit gives up for now.
+FILE_READY_SECONDS = 60.0
+NO_DELETE = "Luma's Agents API has no delete: the generation stays on Luma's side; only our copy was removed."
+
+
+def generation_from_agents(data: Any) -> Generation:
+    """An Agents generation object as the app's Generation: state mapped, the first video and image outputs as
+    its assets, failure_code before the reason. Every output (layers too) stays in `raw["output"]`."""
+    if not isinstance(data, dict):
+        return Generation()
+    outputs = [item for item in data.get("output") or [] if isinstance(item, dict)]
+    first = {}
+    for item in outputs:
+        first.setdefault(item.get("type"), item.get("url"))
+    state = STATES.get(str(data.get("state") or "").strip().lower(), data.get("state"))
+    code, reason = data.get("failure_code"), data.get("failure_reason")
+    return Generation(
+        id=data.get("id") if isinstance(data.get("id"), str) else None,
+        state=state,
+        failure_reason=f"{reason or 'Luma did not say why.'} ({code})" if code else reason,
+        created_at=parse_datetime(data.get("created_at")),
+        kind=data.get("type"),
+        model=data.get("model"),
+        video_url=first.get("video"),
+        image_url=first.get("image"),
+        raw=data,
+    )
+
+
+class AgentsClient(LumaClient):
+    """A client for Luma's Agents API at base_url (e.g. https://agents.lumalabs.ai/v1).
+
+    Same retry rules as LumaClient: reads retried, a create sent exactly once (Luma takes no idempotency key and
+    has no list to find a lost one, so an unknown outcome raises LumaOutcomeUnknown and a person decides).
+    """
+
+    provider = "agents"
+
+    def __repr__(self) -> str:
+        return f"<AgentsClient {self.base_url} (API key hidden)>"
+
+    def create(self, body: dict) -> Generation:
+        """Submit one generation; `body` as section 4 of the contract describes it."""
+        return self._create("/generations", body)
+
+    def get(self, generation_id: str) -> Generation:
+        return generation_from_agents(self._json("GET", self._generation_path(generation_id)))
+
+    def _generation_from(self, data: Any) -> Generation:
+        return generation_from_agents(data)
+
+    def list(self, *args, **kwargs):
+        raise LumaFeatureUnavailable("Luma's Agents API has no list of generations.")
+
+    def delete(self, generation_id: str) -> None:
+        raise LumaFeatureUnavailable(NO_DELETE)
+
+    def credits(self) -> float:
+        raise LumaFeatureUnavailable("Luma's Agents API has no credit balance endpoint.")
+
+    # --- files -----------------------------------------------------------------------------------------------
+
+    def upload_file(self, path: Path, mime_type: str, *, purpose: str = "input", filename: str = "",
+                    user_id: str | None = None) -> str:
+        """Upload a file through the Files API (presigned PUT, then complete, then wait until ready); returns
+        its file_id. Raises LumaRejected when Luma refuses the file (its failure_reason), LumaError otherwise."""
+        size = path.stat().st_size
+        body = {"mime_type": mime_type, "size_bytes": size, "filename": filename or path.name, "purpose": purpose,
+                "user_id": user_id}
+        created = self._post_json("/files", {key: value for key, value in body.items() if value is not None})
+        file_id, upload = created.get("id"), created.get("upload") or {}
+        if not isinstance(file_id, str) or not upload.get("url"):
+            raise LumaError("Luma's answer to POST /files has no file id or upload address.")
+        self._put(upload["url"], path, upload.get("headers") or {})
+        self._post_json(f"/files/{file_id}/complete", None)
+        deadline = time.monotonic() + FILE_READY_SECONDS
+        while True:
+            file = self._json("GET", f"/files/{file_id}")
+            state = file.get("state") if isinstance(file, dict) else None
+            if state == "ready":
+                return file_id
+            if state in ("failed", "deleted"):
+                reason = file.get("failure_reason") or f"the file is {state}"
+                raise LumaRejected(f"Luma refused the uploaded file: {reason}", detail=reason)
+            if time.monotonic() > deadline:
+                raise LumaError(f"Luma had not finished reading the uploaded file after {FILE_READY_SECONDS:.0f} s.",
+                                retryable=True)
+            self._sleep(0.5)
+
+    def _post_json(self, path: str, body: dict | None) -> dict:
+        """A POST that creates nothing billable (files): retried like a read would be only if it never left."""
+        try:
+            response = self._send("POST", path, body=body)
+        except TRANSPORT_ERRORS as exc:
+            raise LumaConnectionError(f"Could not reach Luma for POST {path} ({short_reason(exc)}).") from None
+        if not response.ok:
+            raise error_for_status(response.status_code, response.headers, self._detail(response), f"POST {path}")
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        return data if isinstance(data, dict) else {}
+
+    def _put(self, url: str, path: Path, headers: dict) -> None:
+        """The presigned PUT: no Authorization header (it goes to storage, not to the API)."""
+        try:
+            with open(path, "rb") as handle:
+                response = requests.put(url, data=handle, headers={str(k): str(v) for k, v in headers.items()},
+                                        timeout=(self.timeout[0], max(self.timeout[1], 120.0)))
+        except TRANSPORT_ERRORS as exc:
+            raise LumaConnectionError(f"The upload to Luma's storage broke off ({short_reason(exc)}).") from None
+        if not response.ok:
+            raise LumaError(f"Luma's storage refused the upload ({response.status_code}).",
+                            status=response.status_code, retryable=response.status_code >= 500)
+
+
+def agents_client_from_settings() -> AgentsClient:
+    """A client configured from Django settings: LUMA_AGENTS_API_KEY, LUMA_AGENTS_BASE_URL, the asset hosts
+    and the LUMA_CONNECT_TIMEOUT / LUMA_READ_TIMEOUT seconds."""
+    from django.conf import settings
+
+    key = (getattr(settings, "LUMA_AGENTS_API_KEY", "") or "").strip()
+    if not key:
+        raise LumaNotConfigured("Luma's Agents API is not configured: LUMA_AGENTS_API_KEY is empty.")
+    base_url = (getattr(settings, "LUMA_AGENTS_BASE_URL", "") or "").strip()
+    if not base_url:
+        raise LumaNotConfigured("Luma's Agents API is not configured: LUMA_AGENTS_BASE_URL is empty.")
+    connect = float(getattr(settings, "LUMA_CONNECT_TIMEOUT", 5.0))
+    read = float(getattr(settings, "LUMA_AGENTS_READ_TIMEOUT", 60.0))
+    hosts = getattr(settings, "LUMA_AGENTS_ASSET_HOSTS", ()) or ()
+    return AgentsClient(key, base_url, timeout=(connect, read), allowed_asset_hosts=hosts)

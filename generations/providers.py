@@ -1,0 +1,200 @@
+"""Luma's two APIs behind one small interface the jobs call: create, read, list (where there is one), delete (where
+there is one) and download.
+
+- Dream Machine v1 (`luma.py`): callbacks, a list to find lost creates, delete.
+- Agents API (`luma_agents.py`: Ray 3.2, Uni-1): no callbacks, no list, no delete, a Files API for uploads.
+
+A row knows its provider (`Generation.provider`); `for_row(row)` gives its adapter. Views and templates never branch on
+the provider beyond showing its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from . import luma
+from .luma_agents import AgentsClient, agents_client_from_settings
+from .models import Generation, KeyframeImage, Kind, Provider
+
+
+def user_token(user) -> str | None:
+    """A stable, opaque id for a team member (Agents' user_id): Luma's usage reports attribute work per person
+    without learning who they are."""
+    if user is None:
+        return None
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"lumaweb-user:{user.pk}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What a provider can do, and how to reach it."""
+
+    name: str
+    label: str
+    callbacks: bool  # Luma calls us back when a generation moves
+    can_list: bool  # a list endpoint lost creates can be found in
+    can_delete: bool  # Luma deletes a generation on request
+
+    def client(self) -> luma.LumaClient:
+        return agents_client_from_settings() if self.name == Provider.AGENTS else luma.client_from_settings()
+
+    def configured(self) -> bool:
+        if self.name == Provider.AGENTS:
+            return bool(settings.LUMA_AGENTS_API_KEY and settings.LUMA_AGENTS_BASE_URL)
+        return bool(settings.LUMAAI_API_KEY and settings.LUMA_BASE_URL)
+
+    def create(self, row: Generation) -> luma.Generation:
+        """Send the row's create, exactly once (the caller has claimed the row)."""
+        client = self.client()
+        if self.name == Provider.AGENTS:
+            return client.create(agents_request(row, client))
+        return _send_v1(client, row)
+
+
+DREAM_MACHINE = Adapter(Provider.DREAM_MACHINE, "Dream Machine", callbacks=True, can_list=True, can_delete=True)
+AGENTS = Adapter(Provider.AGENTS, "Agents API", callbacks=False, can_list=False, can_delete=False)
+ADAPTERS = {DREAM_MACHINE.name: DREAM_MACHINE, AGENTS.name: AGENTS}
+
+
+def for_row(row: Generation) -> Adapter:
+    return ADAPTERS.get(row.provider, DREAM_MACHINE)
+
+
+def configured() -> list[Adapter]:
+    return [adapter for adapter in ADAPTERS.values() if adapter.configured()]
+
+
+# --- Dream Machine v1 --------------------------------------------------------------------------------------------
+
+
+def _send_v1(client: luma.LumaClient, row: Generation) -> luma.Generation:
+    body = row.luma_request()
+    if row.kind == Kind.IMAGE:
+        return client.create_image(**body)
+    if row.kind == Kind.UPSCALE:
+        return client.upscale(row.source.luma_id, **body)
+    if row.kind == Kind.ADD_AUDIO:
+        return client.add_audio(row.source.luma_id, **body)
+    if row.kind == Kind.MODIFY_VIDEO:
+        return client.modify_video(**body)
+    if row.kind == Kind.REFRAME_VIDEO:
+        return client.reframe_video(**body)
+    if row.kind == Kind.REFRAME_IMAGE:
+        return client.reframe_image(**body)
+    return client.create_video(**body)
+
+
+# --- Agents API --------------------------------------------------------------------------------------------------
+
+AGENTS_TYPES = {
+    Kind.TEXT_TO_VIDEO: "video", Kind.IMAGE_TO_VIDEO: "video", Kind.EXTEND: "video", Kind.REVERSE_EXTEND: "video",
+    Kind.INTERPOLATE: "video", Kind.MODIFY_VIDEO: "video_edit", Kind.REFRAME_VIDEO: "video_reframe",
+    Kind.IMAGE: "image", Kind.IMAGE_EDIT: "image_edit", Kind.LAYERING: "layering",
+}
+# Agents options kept in Generation.options, sent as they are (see luma-agents-api.md section 4).
+VIDEO_FLAGS = ("hdr", "exr_export")
+
+
+def agents_request(row: Generation, client: AgentsClient | None = None) -> dict:
+    """The body of an Agents create, rebuilt from the row. Our own uploads go through the Files API (file_id,
+    uploaded once per file and client); a generation made by the Agents API is named by its id; anything
+    else by its URL."""
+    refs = _Refs(row, client)
+    options = row.options or {}
+    kind = AGENTS_TYPES.get(Kind(row.kind))
+    body = {"model": row.model, "type": kind, "prompt": row.prompt or None, "user_id": user_token(row.owner)}
+    if kind in ("image", "image_edit", "layering"):
+        body["aspect_ratio"] = row.aspect_ratio or None if kind == "image" else None
+        body["output_format"] = options.get("format")
+        body["style"] = options.get("style")
+        images = [refs.image(item.get("url")) for item in options.get("image_ref") or [] if item.get("url")]
+        body["image_ref"] = images or None
+        if kind != "image":
+            body["source"] = refs.source()
+        if kind == "layering":
+            body["layering"] = {"resolution": options.get("layering_resolution") or "1k"}
+        return _compact(body)
+    video = {"resolution": row.resolution or None}
+    video.update({flag: True for flag in VIDEO_FLAGS if options.get(flag)})
+    if kind == "video":
+        body["aspect_ratio"] = row.aspect_ratio or None
+        video["duration"] = row.duration or None
+        video["loop"] = row.loop or None
+        video["start_frame"] = refs.frame(row.frame0_generation, row.frame0_url)
+        video["end_frame"] = refs.frame(row.frame1_generation, row.frame1_url)
+        keyframes = options.get("keyframes") or []
+        if keyframes:
+            video["keyframes"] = [refs.image(item["url"]) for item in keyframes]
+            video["keyframe_indexes"] = [int(item["index"]) for item in keyframes]
+    elif kind == "video_edit":
+        body["source"] = refs.source()
+        video["start_frame"] = refs.frame(None, row.first_frame_url)
+        edit = {"strength": row.mode} if row.mode else {"auto_controls": True}
+        if options.get("controls"):
+            edit.pop("auto_controls", None)
+            edit["controls"] = options["controls"]
+        video["edit"] = edit
+    elif kind == "video_reframe":
+        body["aspect_ratio"] = row.aspect_ratio or None
+        body["source"] = refs.source()
+        if options.get("source_position"):
+            video["source_position"] = options["source_position"]
+    body["video"] = _compact(video)
+    return _compact(body)
+
+
+def _compact(body: dict) -> dict:
+    return {key: value for key, value in body.items() if value is not None}
+
+
+class _Refs:
+    """ImageRef objects for one Agents create (exactly one of generation_id, file_id or url each)."""
+
+    def __init__(self, row: Generation, client: AgentsClient | None):
+        self.row, self.client = row, client
+
+    def frame(self, generation: Generation | None, url: str) -> dict | None:
+        if generation is not None:
+            return self.generation(generation, still=True)
+        return self.image(url) if url else None
+
+    def source(self) -> dict | None:
+        row = self.row
+        if row.source is not None:
+            return self.generation(row.source, still=False)
+        if row.media_url:
+            return self.upload_or_url(row.media_url, video=row.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO))
+        return None
+
+    def image(self, url: str) -> dict:
+        return self.upload_or_url(url, video=False)
+
+    def generation(self, generation: Generation, still: bool) -> dict:
+        """An Agents generation by its id; a Dream Machine one by our archived copy (uploaded) or Luma's URL."""
+        if generation.provider == Provider.AGENTS and generation.luma_id:
+            return {"generation_id": generation.luma_id}
+        if generation.is_archived and self.client is not None:
+            path = Path(generation.archive_file.path)
+            mime = "video/mp4" if generation.is_video else ("image/png" if path.suffix == ".png" else "image/jpeg")
+            return {"file_id": self.client.upload_file(path, mime, purpose="input", user_id=user_token(self.row.owner))}
+        url = generation.video_url if generation.is_video else generation.image_url
+        return {"url": url, "media_type": "video/mp4"} if generation.is_video else {"url": url}
+
+    def upload_or_url(self, url: str, video: bool) -> dict:
+        upload = KeyframeImage.from_public_url(url)
+        if upload is not None and self.client is not None:
+            if not upload.agents_file_id:
+                purpose = "input" if video or url in (self.row.media_url, self.row.frame0_url) else "reference"
+                file_id = self.client.upload_file(Path(upload.file.path), upload.content_type, purpose=purpose,
+                                                  user_id=user_token(self.row.owner))
+                KeyframeImage.objects.filter(pk=upload.pk).update(agents_file_id=file_id)
+                upload.agents_file_id = file_id
+            return {"file_id": upload.agents_file_id}
+        return {"url": url, "media_type": "video/mp4"} if video else {"url": url}
+
