@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import luma, providers
-from .models import ArchiveState, Generation, GenerationEvent, State
+from .models import ArchiveState, Generation, GenerationEvent, Kind, State
 
 log = logging.getLogger("lumaweb.archive")
 Source = GenerationEvent.Source
@@ -251,7 +251,8 @@ def _archive(pk: int, token: str) -> None:
         else:
             try:
                 size, sha256 = _fetch(client, url, part, mine)
-                _store(row, mine, part, size, sha256)
+                extras = _fetch_extras(client, row, mine)
+                _store(row, mine, part, size, sha256, extras)
                 return
             except LostClaim:
                 log.info("archive of %s: another run owns the row now; stopping", pk)
@@ -284,7 +285,36 @@ def _fresh_url(client: luma.LumaClient, row: Generation) -> str:
     return remote.video_url if row.is_video else (remote.image_url or remote.video_url)
 
 
-def _store(row: Generation, mine, part: Path, size: int, sha256: str) -> None:
+def _outputs(row: Generation) -> list[dict]:
+    """Every output Luma's last answer named (the Agents API's output[]; Dream Machine has one asset)."""
+    outputs = (row.raw or {}).get("output") if isinstance(row.raw, dict) else None
+    return [item for item in outputs or [] if isinstance(item, dict) and item.get("url")]
+
+
+def _layer(output: dict, position: int) -> dict:
+    layer = output.get("layer") if isinstance(output.get("layer"), dict) else {}
+    return {"index": layer.get("index", position), "label": str(layer.get("label") or "")[:60],
+            "description": str(layer.get("description") or "")[:300], "alpha_hint": layer.get("alpha_hint") or ""}
+
+
+def _fetch_extras(client: luma.LumaClient, row: Generation, mine) -> list[dict]:
+    """The outputs after the first (layering's further layers), each downloaded, hashed and moved into place;
+    the first is the row's own archive file. Errors propagate to the run's retry loop, like the main file's."""
+    if row.kind != Kind.LAYERING:
+        return []
+    kept = []
+    for position, output in enumerate(_outputs(row)[1:], start=1):
+        part = _partial_path(row.pk).with_suffix(f".{position}.part")
+        size, sha256 = _fetch(client, output["url"], part, mine)
+        name = f"archive/{row.pk}-layer{position}-{sha256[:12]}.png"
+        final = Path(settings.MEDIA_ROOT) / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, final)
+        kept.append({**_layer(output, position), "file": name, "size": size, "sha256": sha256})
+    return kept
+
+
+def _store(row: Generation, mine, part: Path, size: int, sha256: str, extras: list[dict] = ()) -> None:
     if not mine.update(archive_updated_at=timezone.now()):
         raise LostClaim()
     extension = ".mp4" if row.is_video else (".png" if row.image_url.lower().split("?")[0].endswith(".png") else ".jpg")
@@ -294,9 +324,13 @@ def _store(row: Generation, mine, part: Path, size: int, sha256: str) -> None:
     os.replace(part, final)  # atomic on one filesystem: a reader sees no file or the whole file
     poster_name = f"posters/{row.pk}.jpg"
     has_poster = _make_poster(final, Path(settings.MEDIA_ROOT) / poster_name, row.is_video)
+    if extras:
+        first = _outputs(row)[0]
+        extras = [{**_layer(first, 0), "file": name, "size": size, "sha256": sha256}, *extras]
     stored = mine.update(
         archive_state=ArchiveState.DONE,
         archive_file=name,
+        extra_files=list(extras),
         poster=poster_name if has_poster else "",
         archive_size=size,
         archive_received=size,

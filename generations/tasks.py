@@ -393,7 +393,10 @@ def delete_generation(pk: int) -> None:
     for field in (row.archive_file, row.poster):
         if field:
             field.delete(save=False)
-    Generation.objects.filter(pk=pk).update(archive_file="", poster="")
+    for extra in row.extra_files or []:
+        if extra.get("file") and extra["file"] != row.archive_file.name:
+            row.archive_file.storage.delete(extra["file"])
+    Generation.objects.filter(pk=pk).update(archive_file="", poster="", extra_files=[])
     adapter = providers.for_row(row)
     if row.luma_id and adapter.can_delete:
         try:

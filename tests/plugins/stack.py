@@ -20,6 +20,8 @@ from django.db import connection
 
 # Nothing listens on the discard port: callbacks to it fail, as if Luma's callbacks were lost.
 NOWHERE = "http://127.0.0.1:9"
+# The simulator's Agents API takes any key shaped like Luma's ("luma-api-..."), each its own namespace.
+AGENTS_KEY = "luma-api-lumaweb-tests"
 
 
 @pytest.fixture
@@ -27,6 +29,9 @@ def luma_settings(settings, luma_sim, tmp_path):
     settings.LUMAAI_API_KEY = luma_sim.api_key
     settings.LUMA_BASE_URL = luma_sim.base_url
     settings.LUMA_ASSET_HOSTS = [urlsplit(luma_sim.base_url).netloc]
+    settings.LUMA_AGENTS_API_KEY = AGENTS_KEY
+    settings.LUMA_AGENTS_BASE_URL = f"{luma_sim.root}/agents"
+    settings.LUMA_AGENTS_ASSET_HOSTS = [urlsplit(luma_sim.base_url).netloc]
     settings.PUBLIC_BASE_URL = NOWHERE
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.LUMA_RECONCILE_GRACE_SECONDS = 2
@@ -139,6 +144,9 @@ def luma_stack(transactional_db, live_server, luma_sim, settings, tmp_path, monk
     settings.LUMAAI_API_KEY = luma_sim.api_key
     settings.LUMA_BASE_URL = luma_sim.base_url
     settings.LUMA_ASSET_HOSTS = [urlsplit(luma_sim.base_url).netloc]
+    settings.LUMA_AGENTS_API_KEY = AGENTS_KEY
+    settings.LUMA_AGENTS_BASE_URL = f"{luma_sim.root}/agents"
+    settings.LUMA_AGENTS_ASSET_HOSTS = [urlsplit(luma_sim.base_url).netloc]
     settings.PUBLIC_BASE_URL = live_server.url
     settings.MEDIA_ROOT = media
     settings.LUMA_RECONCILE_GRACE_SECONDS = 2
@@ -146,6 +154,9 @@ def luma_stack(transactional_db, live_server, luma_sim, settings, tmp_path, monk
         "DATABASE_URL": _database_url_for_subprocess(),
         "LUMAAI_API_KEY": luma_sim.api_key,
         "LUMA_BASE_URL": luma_sim.base_url,
+        "LUMA_AGENTS_API_KEY": AGENTS_KEY,
+        "LUMA_AGENTS_BASE_URL": f"{luma_sim.root}/agents",
+        "LUMA_AGENTS_ASSET_HOSTS": urlsplit(luma_sim.base_url).netloc,
         "PUBLIC_BASE_URL": live_server.url,
         "MEDIA_ROOT": str(media),
         "LUMA_RECONCILE_GRACE_SECONDS": "2",

@@ -22,6 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 SIMULATOR_KEY = "lumaweb-simulator-key"
+# The Agents API's keys start with "luma-api-" (the simulator checks the shape, as Luma does).
+SIMULATOR_AGENTS_KEY = "luma-api-lumaweb-simulator"
 # A client gets this long to send its request headers; a slow-headers attack then holds no thread at all (granian
 # reads headers in Rust) and each of its sockets only for this long.
 HEADER_READ_TIMEOUT_MS = 5000
@@ -81,7 +83,7 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Start the web server, a django-q2 cluster and (without LUMAAI_API_KEY) the Luma simulator."
+    help = "Start the web server, a django-q2 cluster and (without any Luma key) the Luma simulator for both APIs."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -119,8 +121,10 @@ class Command(BaseCommand):
             # Callbacks and keyframe URLs must point at this server, whatever port it was given.
             reachable = "127.0.0.1" if options["host"] in ("0.0.0.0", "::", "") else options["host"]
             env["PUBLIC_BASE_URL"] = f"http://{reachable}:{options['port']}"
-        if not settings.LUMAAI_API_KEY:
-            base_url = f"http://127.0.0.1:{options['simulator_port']}/dream-machine/v1"
+        if not settings.LUMAAI_API_KEY and not settings.LUMA_AGENTS_API_KEY:
+            # Neither key: the simulator serves both of Luma's APIs, Dream Machine v1 and the Agents API.
+            root = f"http://127.0.0.1:{options['simulator_port']}"
+            base_url, agents_url = f"{root}/dream-machine/v1", f"{root}/agents"
             # The state file keeps the simulator's generations (and their clocks) across restarts of the stack.
             simulator = self.start("simulator", [
                 sys.executable, "-m", "generations.simulator", "--host", "127.0.0.1",
@@ -129,10 +133,16 @@ class Command(BaseCommand):
             self.wait_for(simulator, f"{base_url}/ping", headers={"Authorization": f"Bearer {SIMULATOR_KEY}"})
             if self.stopping:
                 return
-            env.update(LUMAAI_API_KEY=SIMULATOR_KEY, LUMA_BASE_URL=base_url)
-            self.stdout.write(f"No LUMAAI_API_KEY set: using the Luma simulator at {base_url}")
+            # LUMAAI_BASE_URL, not LUMA_BASE_URL: Luma's Agents SDK reads the latter for its own host.
+            env.pop("LUMA_BASE_URL", None)
+            env.update(LUMAAI_API_KEY=SIMULATOR_KEY, LUMAAI_BASE_URL=base_url,
+                       LUMA_AGENTS_API_KEY=SIMULATOR_AGENTS_KEY, LUMA_AGENTS_BASE_URL=agents_url)
+            self.stdout.write(f"No Luma key set: using the Luma simulator at {base_url} (Dream Machine) and "
+                              f"{agents_url} (Agents API)")
         else:
-            self.stdout.write(f"Using Luma at {settings.LUMA_BASE_URL}")
+            for name, key, url in (("Dream Machine", settings.LUMAAI_API_KEY, settings.LUMA_BASE_URL),
+                                   ("the Agents API", settings.LUMA_AGENTS_API_KEY, settings.LUMA_AGENTS_BASE_URL)):
+                self.stdout.write(f"Using {name} at {url}" if key else f"No key for {name}: its models are not offered")
 
         self.start("jobs", [sys.executable, "manage.py", "qcluster"], env)
         web = self.start("web", web_command(options["host"], options["port"], var_dir, options["web_workers"],
