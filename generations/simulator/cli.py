@@ -8,6 +8,8 @@ import threading
 
 from . import media
 from .config import Config
+from .agents_engine import AgentsConfig, AgentsEngine, AgentsFaults
+from .agents_server import API_PREFIX as AGENTS_PREFIX
 from .engine import Engine
 from .faults import CHANCE_FAULTS, SECONDS_FAULTS, Faults, parse_chance, parse_seconds
 from .server import API_PREFIX, SimServer
@@ -46,6 +48,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--allow-remote-callbacks", action="store_true", help="also call back non-loopback hosts")
     g.add_argument("--callback-retries", type=int, default=defaults.callback_retries)
     g.add_argument("--callback-timeout", type=float, default=defaults.callback_timeout)
+    agents = AgentsConfig()
+    g = p.add_argument_group("Agents API (/agents)", "timings follow --time-scale; faults via POST /_sim/agents/faults")
+    g.add_argument("--agents-requests-per-minute", type=int, default=agents.requests_per_minute,
+                   help="creates per key in a sliding 60 s window")
+    g.add_argument("--agents-concurrent-jobs", type=int, default=agents.concurrent_jobs, help="active jobs per key")
+    g.add_argument("--agents-failure-rate", type=float, default=0.0, help="share failing with generation_failed")
+    g.add_argument("--agents-remote-refs", choices=("accept", "fail"), default=agents.remote_refs,
+                   help="non-loopback reference URLs are never fetched: accept them as images, or answer 422")
+    g.add_argument("--agents-api-key", action="append", default=[],
+                   help="accept only this luma-api-... key (repeatable; default: any luma-api-... key)")
     g = p.add_argument_group("faults", "probability (0.0-1.0) or, as an integer N >= 1, the next N times")
     for name, text in CHANCE_FAULTS.items():
         g.add_argument(f"--{name.replace('_', '-')}", type=parse_chance, default=0, help=text)
@@ -79,6 +91,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     root = args.public_url.rstrip("/") or f"http://{shown}:{port}"
     server.engine = Engine(config, faults, args.seed, root, args.state_file)
+    agents = AgentsConfig(limits=not args.no_limits, requests_per_minute=args.agents_requests_per_minute,
+                          concurrent_jobs=args.agents_concurrent_jobs, failure_rate=args.agents_failure_rate,
+                          remote_refs=args.agents_remote_refs, api_keys=list(args.agents_api_key))
+    server.agents = AgentsEngine(agents, AgentsFaults(), args.seed, root, lambda: server.engine.config.time_scale)
     threading.Thread(target=media.warm_up, daemon=True, name="warm-up").start()
 
     stop = threading.Event()
@@ -86,7 +102,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     serving.start()
-    print(f"Luma simulator listening on {root}{API_PREFIX} (introspection: {root}/_sim)", file=sys.stderr, flush=True)
+    print(f"Luma simulator listening on {root}{API_PREFIX} and {root}{AGENTS_PREFIX} (introspection: {root}/_sim)",
+          file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -1,5 +1,6 @@
 """HTTP front of the Luma simulator: Luma's API under /dream-machine/v1, asset files under /assets, and the
-simulator-only introspection API under /_sim (no auth). Stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive.
+simulator-only introspection API under /_sim (no auth); agents_server.py serves the Agents API under /agents.
+Stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive.
 """
 
 import json
@@ -10,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import agents_server
 from .engine import Engine
 from .validation import CONCEPTS, ApiError
 
@@ -145,6 +147,8 @@ class Handler(BaseHTTPRequestHandler):
             path = unquote(parts.path).rstrip("/") or "/"
             if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
                 self._api(method, path[len(API_PREFIX):] or "/", parts.query, body)
+            elif agents_server.handles(path):  # the Agents API, its storage URLs and /_sim/agents
+                agents_server.dispatch(self, method, path, parts.query, body)
             elif path.startswith("/assets/"):
                 self._asset(method, path, parts.query)
             elif path == "/_sim" or path.startswith("/_sim/"):
@@ -315,6 +319,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, engine.dispatcher.snapshot(params.get("generation_id")))
         elif route == ("POST", "/_sim/reset"):
             engine.reset()
+            agents_server.reset(self.server)
             self._send(200, {"reset": True, "config": engine.public_config(), "faults": engine.faults.as_dict()})
         elif path == "/_sim/config" and method in ("GET", "POST"):
             if method == "POST":
