@@ -40,8 +40,44 @@ ADD_AUDIO_CENTS = 20  # guess
 DEFAULTS = {"model": "ray-2", "resolution": "720p", "duration": "5s"}
 
 
-def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: str = "") -> int:
+# The Agents API's published prices (luma-agents-api.md section 13), in US cents.
+AGENTS_IMAGE_CENTS = {"uni-1": (4.04, 4.34), "uni-1-max": (10.0, 10.3)}  # (image, edit or first reference)
+AGENTS_REFERENCE_CENTS = 0.3  # each reference after the first
+LAYERING_CENTS = 8.0  # guess: no published price
+# ray-3.2 per clip: (resolution, duration, HDR, EXR) -> cents; 360p, and HDR at 10 s, are not published (guesses).
+RAY32_CENTS = {
+    ("360p", "5s"): 8, ("360p", "10s"): 24, ("540p", "5s"): 15, ("540p", "10s"): 45,
+    ("720p", "5s"): 30, ("720p", "10s"): 90, ("1080p", "5s"): 120, ("1080p", "10s"): 360,
+}
+RAY32_HDR_FACTOR, RAY32_EXR_FACTOR = 2.0, 1.5  # 720p 5 s: SDR $0.30, HDR $0.60, HDR+EXR $0.90
+REFRAME_CENTS_PER_SECOND = {"360p": 6, "540p": 9, "720p": 12, "1080p": 36}  # $0.06-$0.36 a second by resolution
+AGENTS_MODELS = ("ray-3.2", *AGENTS_IMAGE_CENTS)
+
+
+def agents_cents(kind: str, model: str, resolution: str = "", duration: str = "", options: dict | None = None) -> int:
+    """The estimated price of one completed Agents generation, in US cents."""
+    options = options or {}
+    if model in AGENTS_IMAGE_CENTS:
+        if kind == Kind.LAYERING:
+            return round(LAYERING_CENTS)
+        plain, first = AGENTS_IMAGE_CENTS[model]
+        references = len(options.get("image_ref") or []) + (1 if kind == Kind.IMAGE_EDIT else 0)
+        return round(plain if not references else first + AGENTS_REFERENCE_CENTS * (references - 1))
+    resolution = resolution if resolution in REFRAME_CENTS_PER_SECOND else "720p"
+    duration = duration if duration in ("5s", "10s") else "5s"
+    if kind == Kind.REFRAME_VIDEO:
+        return REFRAME_CENTS_PER_SECOND[resolution] * int(duration.rstrip("s"))
+    cents = RAY32_CENTS[resolution, duration]
+    if options.get("hdr"):
+        cents *= RAY32_HDR_FACTOR * (RAY32_EXR_FACTOR if options.get("exr_export") else 1)
+    return round(cents)
+
+
+def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: str = "",
+                   options: dict | None = None) -> int:
     """The estimated price of one completed generation, in US cents."""
+    if model in AGENTS_MODELS:
+        return agents_cents(kind, model, resolution, duration, options)
     if kind in IMAGE_KINDS:
         return IMAGE_CENTS.get(model, IMAGE_CENTS["photon-1"])
     if kind == Kind.ADD_AUDIO:
@@ -57,7 +93,8 @@ def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: s
 # The create form's "what" (forms.WHAT) and the kind whose price applies; a video's keyframes do not change it.
 KIND_OF_WHAT = {"video": Kind.TEXT_TO_VIDEO, "image": Kind.IMAGE, "modify": Kind.MODIFY_VIDEO,
                 "reframe_video": Kind.REFRAME_VIDEO, "reframe_image": Kind.REFRAME_IMAGE}
-MODEL_NAMES = {"ray-2": "Ray 2", "ray-flash-2": "Ray Flash 2", "photon-1": "Photon 1", "photon-flash-1": "Photon Flash 1"}
+MODEL_NAMES = {"ray-2": "Ray 2", "ray-flash-2": "Ray Flash 2", "photon-1": "Photon 1", "photon-flash-1": "Photon Flash 1",
+               "ray-3.2": "Ray 3.2", "uni-1": "Uni-1", "uni-1-max": "Uni-1 Max"}
 
 
 @dataclass

@@ -28,13 +28,13 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import replace_url, trigger_client_event
 
-from . import credits, lineage, pricing
+from . import credits, lineage, pricing, providers
 from .access import generation_for, may_change, uses
 from .admission import queue_positions
 from .forms import LibraryFilters
 from .models import DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
 from .models import State, _duration_cache, prior_duration
-from .words import friendly
+from .words import failure_code_advice, friendly
 
 PAGE_SIZE = 12
 MAX_POLLED_CARDS = 200
@@ -72,9 +72,15 @@ def ordinal(n: int) -> str:
 def next_step(generation: Generation) -> tuple[str, str]:
     """What a person can do about a failure: (advice, label of the try-again link). Luma's reasons are free text."""
     reason = generation.reason.lower()
+    if generation.failed_locally and not generation.luma_id and not providers.for_row(generation).can_list:
+        return ("Luma may have made and billed this, and this API gives no way to check. Send it again only if "
+                "paying twice is acceptable.", "Send it again")
     if generation.failed_locally:
         return ("Luma has not told us this failed: we stopped waiting. If Luma made it after all, this card "
                 "turns into the result by itself; trying again now could pay twice.", "Try again anyway")
+    coded = failure_code_advice((generation.raw or {}).get("failure_code") if isinstance(generation.raw, dict) else None)
+    if coded:
+        return coded
     if any(word in reason for word in ("input frame", "frame moderation", "moderate image", "image")):
         return "Luma could not use the image. Use a public JPEG or PNG it can fetch, then try again.", "Fix the image"
     if "concept" in reason:

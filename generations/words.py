@@ -39,3 +39,31 @@ def friendly(message: str) -> str:
         if found := pattern.search(message or ""):
             return text.format(*found.groups())
     return message
+
+
+# The Agents API's failure codes (luma-agents-api.md section 7): what happened, and the try-again link's words.
+FAILURE_CODES = {
+    "content_moderated": ("Luma's moderation flagged the prompt, an input or the result. Change the prompt or the "
+                          "images, then try again; nothing was charged.", "Edit the prompt"),
+    "generation_failed": ("The model failed on Luma's side; this is usually passing. Try again; nothing was "
+                          "charged.", "Try again"),
+    "budget_exhausted": ("The team's Luma balance ran out while this was being made. Ask whoever pays for Luma to "
+                         "add credit, then try again.", "Try again"),
+    "output_not_found": ("Luma finished but could not find the result; try again, nothing was charged.",
+                         "Try again"),
+    "image_too_large": "An input image is too large for Luma (50 MB at most): use a smaller one.",
+    "unsupported_format": "Luma cannot read an input's format: use a JPEG or PNG image, or an MP4 video.",
+    "corrupt_input": "Luma could not decode an input: export it again or choose another.",
+    "invalid_request": ("Luma found the request invalid while making it: check the settings (frames, loop, HDR, "
+                        "resolution), then try again.", "Edit and try again"),
+    "rate_limited": ("Luma was too busy to finish this (rate limited); try again in a minute, nothing was charged.",
+                     "Try again"),
+}
+
+
+def failure_code_advice(code: str | None) -> tuple[str, str] | None:
+    """(advice, link words) for an Agents failure_code, or None for no code or an unknown one."""
+    advice = FAILURE_CODES.get(code or "")
+    if advice is None:
+        return None
+    return advice if isinstance(advice, tuple) else (advice, "Fix the input")

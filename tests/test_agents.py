@@ -1,0 +1,203 @@
+"""Luma's Agents API (Ray 3.2, Uni-1) as the second provider, against the real simulator with jobs run inline: the
+same promises as Dream Machine without callbacks, list, delete or idempotency."""
+
+import hashlib
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from generations import admission, providers, tasks
+from generations.models import ArchiveState, Generation, KeyframeImage, Kind, LumaAccount, Provider, State
+
+pytestmark = pytest.mark.django_db
+
+
+def sim(luma_sim, method: str, path: str, **kwargs):
+    answer = requests.request(method, f"{luma_sim.root}/_sim/agents{path}", timeout=30, **kwargs)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def made(luma_sim) -> list[dict]:
+    return sim(luma_sim, "GET", "/generations")["generations"]
+
+
+def ask(owner, kind=Kind.TEXT_TO_VIDEO, **fields) -> Generation:
+    fields.setdefault("prompt", "A slow dolly shot through a misty greenhouse at sunrise")
+    fields.setdefault("model", "uni-1" if kind in (Kind.IMAGE, Kind.IMAGE_EDIT, Kind.LAYERING) else "ray-3.2")
+    row, _ = Generation.request(owner, kind=kind, provider=Provider.AGENTS, **fields)
+    return row
+
+
+def run_to_done(row: Generation, luma_sim, jobs) -> Generation:
+    """Submit, let Luma finish, let our follower's poll notice it and archive."""
+    jobs.run()
+    row.refresh_from_db()
+    assert row.luma_id, row.reason
+    sim(luma_sim, "POST", f"/generations/{row.luma_id}/finish", json={"state": "completed"})
+    Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now())
+    tasks.follow()
+    jobs.run()
+    row.refresh_from_db()
+    return row
+
+
+def assert_archived_like_luma(row: Generation, luma_sim) -> dict:
+    assert row.state == State.COMPLETED and row.archive_state == ArchiveState.DONE, (row.reason, row.archive_error)
+    truth = sim(luma_sim, "GET", f"/generations/{row.luma_id}")
+    stored = hashlib.sha256(Path(row.archive_file.path).read_bytes()).hexdigest()
+    assert stored == row.sha256 == truth["outputs"][0]["sha256"]
+    return truth
+
+
+def upload(owner) -> KeyframeImage:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 360), (200, 80, 40)).save(buffer, "PNG")
+    return KeyframeImage.objects.create(file=ContentFile(buffer.getvalue(), name="k.png"), content_type="image/png",
+                                        width=640, height=360, uploaded_by=owner)
+
+
+def test_a_ray_32_hdr_video_is_made_once_polled_and_archived_with_lumas_bytes(alice, luma_sim, luma_settings, jobs):
+    row = ask(alice, resolution="1080p", duration="5s", aspect_ratio="16:9", options={"hdr": True, "exr_export": True})
+
+    row = run_to_done(row, luma_sim, jobs)
+
+    truth = assert_archived_like_luma(row, luma_sim)
+    assert truth["request"]["video"] == {"resolution": "1080p", "duration": "5s", "hdr": True, "exr_export": True}
+    assert truth["hdr"] and (truth["width"], truth["height"]) == (1920, 1080)
+    assert truth["user_id"] == providers.user_token(alice) != str(alice.pk) and len(truth["user_id"]) == 32
+    assert len(made(luma_sim)) == 1
+
+
+def test_uploads_reach_the_agents_api_through_its_files_api_not_a_public_address(alice, luma_sim, luma_settings,
+                                                                                  jobs):
+    start = upload(alice)
+    reference = upload(alice)
+    row = ask(alice, frame0_url=start.public_url(), prompt="It begins to rain")
+    image = ask(alice, kind=Kind.IMAGE, prompt="A fox in a library", options={"image_ref": [{"url": reference.public_url()}]})
+
+    row, image = run_to_done(row, luma_sim, jobs), run_to_done(image, luma_sim, jobs)
+
+    assert_archived_like_luma(row, luma_sim)
+    assert_archived_like_luma(image, luma_sim)
+    start.refresh_from_db()
+    reference.refresh_from_db()
+    sent = {g["id"]: g["request"] for g in made(luma_sim)}
+    assert sent[row.luma_id]["video"]["start_frame"] == {"file_id": start.agents_file_id}
+    assert sent[image.luma_id]["image_ref"] == [{"file_id": reference.agents_file_id}]
+    assert {f["id"] for f in sim(luma_sim, "GET", "/files")["files"]} == {start.agents_file_id, reference.agents_file_id}
+
+
+def test_extend_edit_and_reframe_a_ray_32_clip_by_its_id(alice, luma_sim, luma_settings, jobs):
+    first = run_to_done(ask(alice), luma_sim, jobs)
+    extended = run_to_done(ask(alice, kind=Kind.EXTEND, frame0_generation=first, prompt="It keeps walking"),
+                           luma_sim, jobs)
+    edited = run_to_done(ask(alice, kind=Kind.MODIFY_VIDEO, source=first, mode="flex_2",
+                             options={"controls": {"depth": {"enabled": True, "blur": 0.3}}}), luma_sim, jobs)
+    wide = run_to_done(ask(alice, kind=Kind.REFRAME_VIDEO, source=first, aspect_ratio="9:16", resolution="720p"),
+                       luma_sim, jobs)
+
+    for row in (extended, edited, wide):
+        assert_archived_like_luma(row, luma_sim)
+    sent = {g["id"]: g["request"] for g in made(luma_sim)}
+    assert sent[extended.luma_id]["video"]["start_frame"] == {"generation_id": first.luma_id}
+    assert sent[edited.luma_id]["source"] == {"generation_id": first.luma_id}
+    assert sent[edited.luma_id]["video"]["edit"] == {"strength": "flex_2",
+                                                    "controls": {"depth": {"enabled": True, "blur": 0.3}}}
+    assert sent[wide.luma_id]["type"] == "video_reframe" and sent[wide.luma_id]["aspect_ratio"] == "9:16"
+
+
+def test_a_layering_keeps_every_layer(alice, luma_sim, luma_settings, jobs):
+    photo = run_to_done(ask(alice, kind=Kind.IMAGE, prompt="A red bicycle against a brick wall"), luma_sim, jobs)
+
+    layered = run_to_done(ask(alice, kind=Kind.LAYERING, source=photo, prompt="Separate the bicycle"), luma_sim, jobs)
+
+    truth = assert_archived_like_luma(layered, luma_sim)
+    assert len(layered.extra_files) == len(truth["outputs"]) >= 2
+    for kept, output in zip(layered.extra_files, truth["outputs"]):
+        path = Path(layered.archive_file.storage.path(kept["file"]))
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == kept["sha256"] == output["sha256"]
+        assert kept["index"] == output["layer"]["index"] and kept["alpha_hint"] == output["layer"]["alpha_hint"]
+    assert layered.extra_files[-1]["alpha_hint"] == "none"  # the background comes last
+
+
+def test_a_lost_create_answer_is_said_plainly_and_never_sent_again(alice, luma_sim, luma_settings, jobs):
+    sim(luma_sim, "POST", "/faults", json={"lost_creates": 1})
+    row = ask(alice)
+
+    jobs.run()
+    for _ in range(2):
+        tasks.sweep()
+        jobs.run()
+
+    row.refresh_from_db()
+    assert row.state == State.FAILED and row.failed_locally and row.luma_id is None
+    assert "may have made and billed this" in row.reason
+    assert len(made(luma_sim)) == 1  # Luma made it once; we never sent it again
+
+
+def test_an_expired_output_url_is_replaced_by_a_fresh_one(alice, luma_sim, luma_settings, jobs):
+    sim(luma_sim, "POST", "/faults", json={"expired_downloads": 1})
+    row = run_to_done(ask(alice, kind=Kind.IMAGE), luma_sim, jobs)
+
+    assert_archived_like_luma(row, luma_sim)
+
+
+def test_a_failure_code_is_shown_in_words_with_the_next_step(alice_client, alice, luma_sim, luma_settings, jobs):
+    row = ask(alice, kind=Kind.IMAGE, prompt="A fox [sim-fail:content_moderated]")
+    jobs.run()
+    row.refresh_from_db()
+    sim(luma_sim, "POST", f"/generations/{row.luma_id}/finish", json={"state": "failed",
+                                                                        "failure_code": "content_moderated"})
+    tasks.refresh(row.pk)
+    row.refresh_from_db()
+
+    assert row.state == State.FAILED and "content_moderated" in row.reason
+    page = alice_client.get(f"/generations/{row.pk}/").content.decode()
+    assert "moderation flagged the prompt, an input or the result" in page
+
+
+def test_deleting_removes_our_copy_and_says_luma_keeps_it(alice_client, alice, luma_sim, luma_settings, jobs):
+    row = run_to_done(ask(alice, kind=Kind.IMAGE), luma_sim, jobs)
+    path = Path(row.archive_file.path)
+
+    alice_client.post(f"/generations/{row.pk}/delete/")
+    tasks.delete_generation(row.pk)
+
+    assert not path.exists()
+    assert "Luma's Agents API has no delete" in row.events.last().summary
+    assert sim(luma_sim, "GET", f"/generations/{row.luma_id}")["state"] == "completed"
+
+
+def test_a_completed_generation_costs_at_most_four_calls(alice, luma_sim, luma_settings, jobs):
+    row = ask(alice, kind=Kind.IMAGE)
+    jobs.run()
+    row.refresh_from_db()
+    luma_sim_done = sim(luma_sim, "POST", f"/generations/{row.luma_id}/finish", json={"state": "completed"})
+    assert luma_sim_done["state"] == "completed"
+    Generation.objects.filter(pk=row.pk).update(next_poll_at=timezone.now())
+    tasks.follow()
+    jobs.run()
+
+    row.refresh_from_db()
+    assert row.archive_state == ArchiveState.DONE
+    routes = sim(luma_sim, "GET", "/stats")["requests"]
+    calls = sum(n for route, n in routes.items() if route.split(" ")[1].startswith("/generations"))
+    assert calls <= 4, routes
+
+
+def test_each_provider_has_its_own_admission_budget(alice, luma_sim, luma_settings, jobs):
+    luma_settings.LUMA_MAX_CONCURRENT = 0  # Dream Machine is full
+    LumaAccount.get()
+    LumaAccount.objects.update(paused_until=timezone.now() + timedelta(minutes=5))
+    v1, _ = Generation.request(alice, kind=Kind.TEXT_TO_VIDEO, prompt="a teddy bear", model="ray-2")
+    agents = ask(alice)
+
+    assert set(admission.admit()) == {agents.pk}
+    assert Generation.objects.get(pk=v1.pk).state == State.PENDING
