@@ -1,8 +1,11 @@
-"""Luma's official Python SDK (lumaai), pointed at the simulator, works unchanged: every method, every error class."""
+"""Luma's official SDKs, pointed at the simulator, work unchanged: lumaai (Dream Machine v1) and luma-agents (the
+Agents API under /agents), every method, every error class."""
 
+import base64
 import hashlib
 import time
 
+import luma_agents
 import lumaai
 import pytest
 import requests
@@ -185,3 +188,118 @@ def test_the_javascript_sdk_works_too(luma_sim, tmp_path):
                           "error": {"detail": "Prompt is too short, minimum length is 3 characters"}}
     assert out["auth"] == {"name": "AuthenticationError", "status": 401}
     assert [g["id"] for g in luma_sim.generations() if g["deleted"]] == [out["image"]["id"]]
+
+
+# -- luma-agents 0.5.0 against the simulator's Agents API --------------------------------------------------------
+
+AGENTS_KEY = "luma-api-sdk-compat"
+
+
+def agents_sim(luma_sim, **changes) -> None:
+    answer = requests.post(f"{luma_sim.root}/_sim/agents/config", json=changes, timeout=10)
+    answer.raise_for_status()
+
+
+def agents_finish(luma_sim, generation_id: str) -> None:
+    answer = requests.post(f"{luma_sim.root}/_sim/agents/generations/{generation_id}/finish",
+                           json={"state": "completed"}, timeout=30)
+    answer.raise_for_status()
+
+
+@pytest.fixture
+def agents(luma_sim):
+    """The official client, always with base_url (a bare Luma() would read LUMA_BASE_URL), never retrying."""
+    agents_sim(luma_sim, queued_seconds=60)  # nothing finishes unless a test says so
+    return luma_agents.Luma(auth_token=AGENTS_KEY, base_url=f"{luma_sim.root}/agents", max_retries=0)
+
+
+def test_the_agents_sdk_makes_an_image_and_a_video_and_downloads_them(luma_sim, agents):
+    image = agents.generations.create(prompt="A red fox in a birch forest", aspect_ratio="1:1", output_format="jpeg")
+    video = agents.generations.create(prompt="A slow dolly shot", model="ray-3.2", type="video", aspect_ratio="16:9",
+                                      video={"resolution": "540p", "duration": "5s"})
+    for made in (image, video):
+        agents_finish(luma_sim, made.id)
+    done_image, done_video = agents.generations.get(image.id), agents.generations.get(video.id)
+    described = requests.get(f"{luma_sim.root}/_sim/agents/generations/{video.id}", timeout=30).json()
+
+    assert (image.state, image.model, image.type, image.output) == ("queued", "uni-1", "image", [])
+    assert (done_image.state, done_video.state) == ("completed", "completed")
+    assert requests.get(done_image.output[0].url, timeout=10).content[:3] == b"\xff\xd8\xff"
+    data = requests.get(done_video.output[0].url, timeout=30).content
+    assert done_video.output[0].type == "video" and data[4:8] == b"ftyp"
+    assert hashlib.sha256(data).hexdigest() == described["outputs"][0]["sha256"]
+
+
+def test_the_agents_sdk_polls_a_generation_to_completed(luma_sim):
+    fast = luma_agents.Luma(auth_token=AGENTS_KEY, base_url=f"{luma_sim.root}/agents", max_retries=0)
+    made = fast.generations.create(prompt="A fox", model="uni-1")
+    deadline = time.monotonic() + 15
+    while (seen := fast.generations.get(made.id)).state not in ("completed", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert seen.state == "completed" and seen.failure_code is None and seen.output[0].url
+
+
+def test_the_agents_sdk_uploads_through_the_files_api(luma_sim, agents):
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
+    agents_sim(luma_sim, queued_seconds=6)
+    created = agents.files.create(mime_type="image/png", size_bytes=len(png), filename="fox.png", purpose="reference")
+    put = requests.put(created.upload.url, data=png, headers=created.upload.headers, timeout=10)
+    completed = agents.files.complete(created.id)
+    deadline = time.monotonic() + 10
+    while (got := agents.files.get(created.id)).state == "pending" and time.monotonic() < deadline:
+        time.sleep(0.03)
+    listed = agents.files.list(limit=10)
+    made = agents.generations.create(prompt="In this style", image_ref=[{"file_id": created.id}])
+    agents.files.delete(created.id)
+
+    assert created.state == "pending" and created.upload.method == "PUT" and created.upload.expires_at.tzinfo
+    assert put.status_code == 200 and completed.id == created.id
+    assert (got.state, got.filename, got.purpose, got.size_bytes) == ("ready", "fox.png", "reference", len(png))
+    assert [f.id for f in listed.data] == [created.id] and listed.has_more is False
+    assert made.state == "queued"
+    assert agents.files.get(created.id).state == "deleted"
+
+
+def test_the_agents_sdk_gets_layering_outputs_with_their_layers(luma_sim, agents):
+    made = agents.generations.create(prompt="Separate the fox", type="layering", layering={"resolution": "1k"},
+                                     source={"url": "https://images.example.com/fox.jpg"})
+    agents_finish(luma_sim, made.id)
+    done = agents.generations.get(made.id)
+
+    layers = [item.layer for item in done.output]
+    assert len(layers) >= 2 and [layer.index for layer in layers] == list(range(len(layers)))
+    assert layers[-1].alpha_hint == "none" and all(layer.label for layer in layers)
+    assert all(requests.get(item.url, timeout=10).content[:4] == b"\x89PNG" for item in done.output)
+
+
+def test_the_agents_sdk_raises_its_error_classes(luma_sim, agents):
+    stranger = luma_agents.Luma(auth_token="not-a-luma-key", base_url=f"{luma_sim.root}/agents", max_retries=0)
+    with pytest.raises(luma_agents.AuthenticationError) as unauthorized:
+        stranger.generations.create(prompt="A fox")
+    with pytest.raises(luma_agents.NotFoundError) as missing:
+        agents.generations.get("d290f1ee-6c54-4b01-90e6-d701748f0851")
+    with pytest.raises(luma_agents.BadRequestError) as bad:
+        agents.generations.create(prompt="A fox", type="video")
+    with pytest.raises(luma_agents.UnprocessableEntityError) as refused:
+        agents.generations.create(prompt="A loop", model="ray-3.2", type="video", video={"loop": True, "hdr": True})
+
+    assert unauthorized.value.body == {"detail": "Missing or invalid API key"}
+    assert missing.value.body == {"detail": "Generation not found"}
+    assert bad.value.body == {"detail": "Type 'video' is not supported for model 'uni-1'"}
+    assert refused.value.status_code == 422
+
+
+def test_the_agents_sdk_raises_rate_limit_error_with_the_429_headers(luma_sim, agents):
+    agents_sim(luma_sim, requests_per_minute=1)
+    agents.generations.create(prompt="A fox")
+    with pytest.raises(luma_agents.RateLimitError) as limited:
+        agents.generations.create(prompt="Another fox")
+    agents_sim(luma_sim, requests_per_minute=30, concurrent_jobs=1)
+    with pytest.raises(luma_agents.RateLimitError) as busy:
+        agents.generations.create(prompt="A third fox")
+
+    assert limited.value.body == {"detail": "Rate limit exceeded"}
+    assert limited.value.response.headers["X-RateLimit-Remaining"] == "0"
+    assert busy.value.body == {"detail": "Too many concurrent jobs"}
+    assert busy.value.response.headers["Retry-After"] == "60"
