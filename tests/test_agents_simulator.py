@@ -17,7 +17,8 @@ from PIL import Image
 pytestmark = [pytest.mark.timeout(90), pytest.mark.no_db]
 
 ALICE, BOB = "luma-api-sim-alice", "luma-api-sim-bob"
-PNG_1x1 = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
+PNG_1x1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
 
 
 class Agents:
@@ -308,7 +309,8 @@ def test_a_multipart_upload_is_ready_without_complete_and_lists_and_deletes(agen
     used = agents.post("/generations", json={"prompt": "x", "model": "uni-1", "type": "image_edit",
                                              "source": {"file_id": first["id"]}})
 
-    assert first["upload"] is None and first["file"]["filename"] == "a.png" and first["file"]["size_bytes"] == len(PNG_1x1)
+    assert first["upload"] is None and first["file"]["filename"] == "a.png"
+    assert first["file"]["size_bytes"] == len(PNG_1x1)
     assert [f["id"] for f in page["data"]] == [second["id"]] and page["has_more"]
     assert [f["id"] for f in rest["data"]] == [first["id"]] and not rest["has_more"]
     assert deleted.status_code == 204 and deleted.content == b""

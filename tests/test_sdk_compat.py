@@ -241,7 +241,8 @@ def test_the_agents_sdk_polls_a_generation_to_completed(luma_sim):
 
 
 def test_the_agents_sdk_uploads_through_the_files_api(luma_sim, agents):
-    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
     agents_sim(luma_sim, queued_seconds=6)
     created = agents.files.create(mime_type="image/png", size_bytes=len(png), filename="fox.png", purpose="reference")
     put = requests.put(created.upload.url, data=png, headers=created.upload.headers, timeout=10)

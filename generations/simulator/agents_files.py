@@ -134,7 +134,8 @@ class FileStore:
 
     def create_json(self, key: str, body) -> dict:
         check_schema(body, CREATE)
-        mime, purpose, expires = _mime(body["mime_type"]), _purpose(body.get("purpose")), _expiry(body.get("expires_at"))
+        mime, purpose = _mime(body["mime_type"]), _purpose(body.get("purpose"))
+        expires = _expiry(body.get("expires_at"))
         size = body["size_bytes"]
         if not 1 <= size <= MAX_FILE_BYTES:
             raise ApiError(400, f"size_bytes must be between 1 and {MAX_FILE_BYTES}")
@@ -280,8 +281,8 @@ def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(422, [{"type": "int_parsing", "loc": ["query", name], "input": raw,
-                              "msg": "Input should be a valid integer, unable to parse string as an integer"}]) from None
+        message = "Input should be a valid integer, unable to parse string as an integer"
+        raise ApiError(422, [{"type": "int_parsing", "loc": ["query", name], "input": raw, "msg": message}]) from None
     if not low <= value <= high:
         raise ApiError(422, [{"type": "less_than_equal" if value > high else "greater_than_equal",
                               "loc": ["query", name], "input": raw,

@@ -14,7 +14,8 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
-from .agents_engine import CHANCE_FAULTS, SECONDS_FAULTS, AgentsConfig, AgentsEngine, AgentsFaults
+from .agents_config import CHANCE_FAULTS, SECONDS_FAULTS, AgentsConfig, AgentsFaults
+from .agents_engine import AgentsEngine
 from .validation import ApiError
 
 API_VERSION = "2026-04-01"

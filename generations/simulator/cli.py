@@ -8,7 +8,8 @@ import threading
 
 from . import media
 from .config import Config
-from .agents_engine import AgentsConfig, AgentsEngine, AgentsFaults
+from .agents_config import AgentsConfig, AgentsFaults
+from .agents_engine import AgentsEngine
 from .agents_server import API_PREFIX as AGENTS_PREFIX
 from .engine import Engine
 from .faults import CHANCE_FAULTS, SECONDS_FAULTS, Faults, parse_chance, parse_seconds
