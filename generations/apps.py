@@ -10,3 +10,5 @@ class GenerationsConfig(AppConfig):
     def ready(self) -> None:
         # The prompt index's triggers are put back after any migration that rebuilds the table (search.py).
         from . import search  # noqa: F401
+        # New accounts get the default role (roles.py).
+        from . import roles  # noqa: F401

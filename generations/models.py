@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
@@ -54,6 +55,7 @@ class Provider(models.TextChoices):
 
 
 class State(models.TextChoices):
+    HELD = "held", "Waiting for approval"
     PENDING = "pending", "Waiting for a slot"
     SUBMITTING = "submitting", "Submitting"
     UNCONFIRMED = "unconfirmed", "Submitted, unconfirmed"
@@ -74,6 +76,7 @@ class ArchiveState(models.TextChoices):
 
 # How far along each state is. News only ever moves a row to a higher rank.
 STATE_RANK = {
+    State.HELD: 0,
     State.PENDING: 0,
     State.SUBMITTING: 1,
     State.UNCONFIRMED: 1,
@@ -206,6 +209,14 @@ class Generation(models.Model):
     first_frame_url = models.URLField(max_length=2000, blank=True)
     # Modify video: adhere_1..3, flex_1..3 or reimagine_1..3.
     mode = models.CharField(max_length=20, blank=True)
+    # Review: a pick or a reject, by whom and when (issue 10).
+    review_mark = models.CharField(max_length=10, choices=[("", "None"), ("picked", "Picked"),
+                                                           ("rejected", "Rejected")], blank=True, default="")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="reviews")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # "Make N": the rows one submission asked for share this (and are shown as a set).
+    batch = models.CharField(max_length=32, blank=True, default="", db_index=True)
     # Everything else a kind takes, exactly as Luma takes it: reframe geometry (REFRAME_FIELDS), Photon's
     # references (PHOTON_REFERENCES), an image format.
     options = models.JSONField(default=dict, blank=True)
@@ -280,6 +291,8 @@ class Generation(models.Model):
                 fields=["owner", "client_token"], condition=~Q(client_token=""), name="one_row_per_form_post"
             )
         ]
+        # Roles (issue 10): viewers watch, download, comment and review; creators also make (this permission).
+        permissions = [("make_generation", "Can make generations (spends the team's money)")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()}: {self.prompt[:60]}"
@@ -746,6 +759,10 @@ class LumaAccount(models.Model):
     camera_motions = models.JSONField(default=list, blank=True)
     concepts = models.JSONField(default=list, blank=True)
     catalog_checked_at = models.DateTimeField(null=True, blank=True)
+    # The team's monthly budget (US cents; empty: none) and what happens to a request over a budget.
+    team_budget_cents = models.PositiveIntegerField(null=True, blank=True)
+    budget_policy = models.CharField(max_length=10, default="refuse",
+                                     choices=[("refuse", "Refuse it"), ("approval", "Hold it for staff to approve")])
     # Luma's Agents API said 429: no Agents creates before this (its limits are its own).
     agents_paused_until = models.DateTimeField(null=True, blank=True)
     # The sweep (and the follower) that runs now holds a lease, so two never overlap.
@@ -786,3 +803,125 @@ class CreditSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.taken_at:%Y-%m-%d %H:%M} {self.balance / 100:,.2f} USD"
+
+
+# --- the team workspace (issue 10) ---------------------------------------------------------------------------------
+
+
+class Board(models.Model):
+    """A named collection (a project): shared with the team or private to its owner. A generation can sit on
+    many boards."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="boards")
+    shared = models.BooleanField(default=True, help_text="Seen by the whole team; otherwise only by its owner.")
+    created_at = models.DateTimeField(default=timezone.now)
+    generations = models.ManyToManyField(Generation, through="BoardItem", related_name="boards")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(Lower("name"), "owner", name="one_board_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("generations:board", args=[self.pk])
+
+
+class BoardItem(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="items")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="board_items")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["board", "generation"], name="once_per_board")]
+        indexes = [models.Index(fields=["board", "-added_at"], name="board_items_idx")]
+
+
+class Comment(models.Model):
+    """A comment on a generation; @username mentions notify that person."""
+
+    MAX_LENGTH = 2000
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(max_length=MAX_LENGTH)
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class ShareLink(models.Model):
+    """A public, unguessable link to one generation or one board, with an expiry; revoking stops it at once."""
+
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="shares")
+    board = models.ForeignKey(Board, null=True, blank=True, on_delete=models.CASCADE, related_name="shares")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            condition=Q(generation__isnull=False, board__isnull=True) | Q(generation__isnull=True, board__isnull=False),
+            name="share_one_thing")]
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class Preset(models.Model):
+    """Every setting of the create form under a name, personal or for the team."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presets")
+    shared = models.BooleanField(default=False)
+    settings = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(Lower("name"), "owner", name="one_preset_name_per_owner")]
+
+
+class Profile(models.Model):
+    """A team member's own settings: monthly budget, notifications."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    monthly_budget_cents = models.PositiveIntegerField(null=True, blank=True,
+                                                       help_text="US cents a month; empty: no personal budget.")
+    notify_browser = models.BooleanField(default=False)
+    notify_email = models.BooleanField(default=False)
+
+    @classmethod
+    def of(cls, user) -> Profile:
+        profile, _ = cls.objects.get_or_create(user=user)
+        return profile
+
+
+class Notification(models.Model):
+    """Something a team member should hear about: their generation finished or failed, a comment, a mention."""
+
+    class What(models.TextChoices):
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        COMMENT = "comment", "Comment"
+        MENTION = "mention", "Mention"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    what = models.CharField(max_length=10, choices=What.choices)
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at", "-created_at"], name="unread_idx")]
