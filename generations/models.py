@@ -307,7 +307,7 @@ class Generation(models.Model):
         The same client_token from the same owner returns the row it already made (double clicks,
         resent forms), so nothing is requested twice.
         """
-        from . import tasks
+        from . import budgets, pricing, tasks
 
         if client_token:
             existing = cls.objects.filter(owner=owner, client_token=client_token).first()
@@ -315,11 +315,31 @@ class Generation(models.Model):
                 return existing, False
         with transaction.atomic():
             row = cls(owner=owner, kind=kind, client_token=client_token, **fields)
+            # Budgets are checked before anything reaches Luma: over one, the request is refused (OverBudget,
+            # nothing is made) or, if the team chose so, held for staff to approve.
+            over = budgets.check(owner, pricing.estimate_cents(row.kind, row.model, row.resolution, row.duration,
+                                                               row.options))
+            if over and not budgets.hold_for_approval():
+                raise budgets.OverBudget(over)
+            if over:
+                row.state, row.reason = State.HELD, over
             row.callback_url = settings.PUBLIC_BASE_URL + reverse("generations:webhook", args=[row.callback_token])
             row.save()
-            row.record(GenerationEvent.Source.USER, f"requested by {owner.get_username() if owner else 'nobody'}")
+            row.record(GenerationEvent.Source.USER, f"requested by {owner.get_username() if owner else 'nobody'}"
+                       + (f"; held for approval ({over})" if over else ""))
             tasks.enqueue("admit")
         return row, True
+
+    def approve(self, by) -> bool:
+        """Staff let a request held over budget go ahead: it waits for a slot like any other."""
+        from . import tasks
+
+        if Generation.objects.filter(pk=self.pk, state=State.HELD).update(state=State.PENDING, reason=""):
+            self.refresh_from_db()
+            self.record(GenerationEvent.Source.USER, f"approved by {by.get_username()}")
+            tasks.enqueue("admit")
+            return True
+        return False
 
     def mark_deleted(self, by) -> None:
         """Hide the row from the library now; a job removes our files and deletes it on Luma."""
@@ -636,7 +656,8 @@ class Generation(models.Model):
         from . import tasks
 
         now = timezone.now()
-        updated = Generation.objects.filter(pk=self.pk, state__in=LIVE_STATES).update(
+        # A request held over budget is refused here too, when staff turn it down.
+        updated = Generation.objects.filter(pk=self.pk, state__in=(State.HELD, *LIVE_STATES)).update(
             state=State.REJECTED, reason=reason, failed_at=now, next_poll_at=None
         )
         if updated:

@@ -553,3 +553,42 @@ def test_a_photon_image_with_references_and_a_reframed_image(alice, luma_sim, lu
     wide = finish_and_archive(Generation.objects.get(pk=wide.pk), luma_sim, jobs)
     assert_archived_like_luma(wide, luma_sim)
     assert not wide.is_video and wide.raw["request"]["media"] == {"url": image.image_url}
+
+
+def test_a_request_over_a_budget_is_refused_before_anything_reaches_luma(alice, luma_sim, luma_settings, jobs):
+    from generations import budgets
+    from generations.models import Profile
+
+    Profile.objects.create(user=alice, monthly_budget_cents=300)  # $3; a ray-2 720p 5 s clip is about $1.75
+    ask(alice)
+    jobs.run()
+
+    with pytest.raises(budgets.OverBudget, match=r"you have \$1\.\d\d left this month; this costs about \$1\.75"):
+        ask(alice, prompt="one too many")
+    assert Generation.objects.count() == 1
+    assert luma_sim.creates()["count"] == 1
+
+
+def test_with_the_approval_policy_a_request_over_budget_waits_for_staff(alice, staff, luma_sim, luma_settings, jobs):
+    LumaAccount.get()
+    LumaAccount.objects.update(team_budget_cents=100, budget_policy="approval")
+    row = ask(alice)
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.HELD and "Over budget" in row.reason
+    assert luma_sim.creates()["count"] == 0
+
+    assert row.approve(staff)
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.QUEUED and luma_sim.creates()["count"] == 1
+
+
+def test_failed_generations_do_not_count_against_a_budget(alice, luma_sim, luma_settings, jobs):
+    from generations import budgets
+
+    ask(alice)
+    jobs.run()
+    assert budgets.spent_cents(alice) == 175
+    Generation.objects.update(state=State.FAILED)
+    assert budgets.spent_cents(alice) == 0
