@@ -105,7 +105,7 @@ def makers() -> list[tuple[str, str]]:
 class LibraryFilters(forms.Form):
     """The library's filters; anything invalid is ignored rather than shown as an error."""
 
-    FILTER_FIELDS = ("q", "state", "kind", "model", "owner", "favourites")
+    FILTER_FIELDS = ("q", "state", "kind", "model", "owner", "favourites", "review")
 
     q = forms.CharField(label="Search prompts", required=False, max_length=200,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search prompts"}))
@@ -118,6 +118,8 @@ class LibraryFilters(forms.Form):
     model = forms.ChoiceField(label="Model", required=False, choices=[("", "Any model"), *VIDEO_MODELS, *IMAGE_MODELS])
     owner = forms.ChoiceField(label="Made by", required=False, choices=lambda: makers())
     favourites = forms.BooleanField(label="Favourites only", required=False)
+    review = forms.ChoiceField(label="Review", required=False, choices=[
+        ("", "Any review"), ("picked", "Picked"), ("rejected", "Rejected"), ("none", "Not reviewed")])
     before = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args, **kwargs):
@@ -170,6 +172,8 @@ class LibraryFilters(forms.Form):
             rows = rows.filter(owner_id=int(owner))
         if self.value("favourites"):
             rows = rows.filter(Exists(Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
+        if review := self.value("review"):
+            rows = rows.filter(review_mark="" if review == "none" else review)
         if before := self.value("before"):
             older = Generation.objects.filter(pk=before).values("created_at")[:1]
             rows = rows.filter(Q(created_at__lt=older) | Q(created_at=older, pk__lt=before))
