@@ -197,14 +197,14 @@ def test_a_video_card_goes_from_queued_through_dreaming_to_done_and_plays(page, 
     expect(card.locator(".took")).to_have_text(re.compile(r"^in \d+ s$"))
     poster = card.locator(".media img")
     expect(poster).to_have_js_property("complete", True)
-    assert poster.evaluate("img => img.naturalWidth") == 320
+    assert poster.evaluate("img => img.naturalWidth") == 640  # our poster: the first frame, at most 640 wide
 
     card.get_by_role("link", name=f"Play video #{pk}").click()
     video = card.locator("video")
     expect(video).to_be_visible()
     # Real H.264 from the simulator, archived by our job, decoded by Chromium: time moves and frames have a size.
     page.wait_for_function("v => !v.paused && v.currentTime > 0.3", arg=video.element_handle(), timeout=10_000)
-    assert video.evaluate("v => [v.error, v.videoWidth, v.videoHeight]") == [None, 320, 180]
+    assert video.evaluate("v => [v.error, v.videoWidth, v.videoHeight]") == [None, 1280, 720]  # 720p 16:9 as asked
 
 
 # --- every seed mode through the form --------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_loop_camera_motion_and_image_generation(page, luma_stack, alice):
     expect(looped_card.locator(".kind")).to_have_text("Text to video")
     picture = image_card.get_by_role("img", name=f"Image #{image}")
     expect(picture).to_have_js_property("complete", True)
-    assert picture.evaluate("img => img.naturalWidth") == 640
+    assert picture.evaluate("img => img.naturalWidth") == 2048  # the archived image itself: Photon 16:9
 
     assert luma_request(sim, looped)["loop"] is True
     assert luma_request(sim, moving)["prompt"] == "A lighthouse at dusk, camera orbit left"
