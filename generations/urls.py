@@ -4,6 +4,8 @@ from django.urls import path
 
 from . import files, views, views_library, webhooks
 
+from . import export, share  # share links and ZIP exports (issue 10)
+
 app_name = "generations"
 
 urlpatterns = [
@@ -18,6 +20,16 @@ urlpatterns = [
     path("generations/<int:pk>/video/", files.archived_video, name="video"),
     path("generations/<int:pk>/poster.jpg", files.poster, name="poster"),
     path("generations/<int:pk>/download/", files.download, name="download"),
+    # Share links: public on purpose; the unguessable token is the credential and shows only what it shares.
+    path("s/<str:token>/", share.share_page, name="share_page"),
+    path("s/<str:token>/media/<int:pk>/", share.share_media, name="share_media"),
+    path("s/<str:token>/poster/<int:pk>/", share.share_poster, name="share_poster"),
+    path("generations/<int:pk>/share/", share.share_generation, name="share_generation"),
+    path("boards/<int:pk>/share/", share.share_board, name="share_board"),
+    path("shares/", share.shares, name="shares"),
+    path("shares/<int:pk>/revoke/", share.revoke, name="share_revoke"),
+    # A board or a selection as one streamed ZIP.
+    path("export/", export.export, name="export"),
     # The dashboard: create, the shared library and its live cards.
     path("create/", views.create, name="create"),
     path("library/", views_library.library, name="library"),
