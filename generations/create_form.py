@@ -13,7 +13,9 @@ from django import forms
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 
-from . import catalog
+from . import agents_form, catalog
+from .agents_form import (AGENTS_MODELS, AGENTS_WHAT, AUTO, EXTRA_RATIOS, RAY32, UNI_MODELS, AgentsFields, agents_models,
+                          dream_machine_offered)
 from .files import keyframe_still_needed
 from .models import IMAGE_KINDS, REFRAME_FIELDS, Generation, KeyframeImage, Kind, LumaAccount, kind_for_keyframes
 from .sources import finished, seconds_of
@@ -43,7 +45,7 @@ PROMPT_MIN, PROMPT_MAX = 3, 5000
 WHAT = [("video", "Video"), ("image", "Image"), ("modify", "Modify video"), ("reframe_video", "Reframe video"),
         ("reframe_image", "Reframe image")]
 KIND_OF_WHAT = {"image": Kind.IMAGE, "modify": Kind.MODIFY_VIDEO, "reframe_video": Kind.REFRAME_VIDEO,
-                "reframe_image": Kind.REFRAME_IMAGE}
+                "reframe_image": Kind.REFRAME_IMAGE, "image_edit": Kind.IMAGE_EDIT, "layering": Kind.LAYERING}
 WHAT_OF_KIND = {kind: what for what, kind in KIND_OF_WHAT.items()}
 
 # Modify video's nine modes (luma-api.md section 3): how far the result may stray from the source, 1 to 3.
@@ -189,10 +191,11 @@ class Pickers:
         return self.cache[name]
 
 
-class CreateForm(forms.Form):
+class CreateForm(AgentsFields):
     """One form for every mode: text or image to video (start and/or end frame by URL, upload or library image),
     loop, extend, reverse extend, interpolate, camera motions and concepts; Photon images with references;
-    modify video; reframe video and image."""
+    modify video; reframe video and image. With an Agents model (agents_form.py) the same modes become Ray 3.2's
+    video, video_edit and video_reframe, or Uni-1's image, and Edit image and Layers appear."""
 
     client_token = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
     what = forms.ChoiceField(label="Make", choices=WHAT, initial="video", widget=forms.RadioSelect)
@@ -253,6 +256,8 @@ class CreateForm(forms.Form):
     def __init__(self, *args, account: LumaAccount, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.account, self.user = catalog.ensure(account), user  # lists on the first page after a fresh start
+        self._offer_models()
+        self.add_agents_fields()
         self.fields["camera_motion"].choices = [("", "None")] + [(m, m) for m in account.camera_motions]
         self.fields["concepts"].choices = [(c, c.replace("_", " ")) for c in account.concepts]
         for prefix, slots, weight, title in REFERENCE_GROUPS:
@@ -270,6 +275,34 @@ class CreateForm(forms.Form):
         self.video: VideoCheck | KeyframeImage | None = None
         self.references: dict[str, list[tuple[str, Generation | None]]] = {}
         self.pick = Pickers(self)
+
+    def _offer_models(self) -> None:
+        """Each provider's models when it is configured; an Agents model brings its own modes and settings."""
+        dream = dream_machine_offered()
+        video, image = agents_models("video"), agents_models("image")
+        self.fields["model"].choices = (VIDEO_MODELS if dream else []) + video
+        self.fields["image_model"].choices = (IMAGE_MODELS if dream else []) + image
+        if not dream:
+            self.fields["model"].initial, self.fields["image_model"].initial = RAY32, "uni-1"
+            self.fields["what"].choices = [c for c in WHAT if c[0] != "reframe_image"]
+        if video or image:
+            self.fields["what"].choices = list(self.fields["what"].choices) + AGENTS_WHAT
+            self.fields["resolution"].choices = [("360p", "360p draft")] + RESOLUTIONS
+            self.fields["duration"].choices = DURATIONS + [("10s", "10 seconds")]
+            self.fields["aspect_ratio"].choices = ASPECT_RATIOS + EXTRA_RATIOS
+            self.fields["mode"].choices = [(AUTO, "Automatic")] + MODIFY_MODES
+
+    @property
+    def allowed(self) -> dict:
+        """What each model takes (create.js hides the rest of the selects' options; clean() refuses them)."""
+        dream_video = {"resolution": [r for r, _ in RESOLUTIONS], "duration": [d for d, _ in DURATIONS],
+                       "aspect_ratio": [r for r, _ in ASPECT_RATIOS]}
+        allowed = {model: dream_video for model, _ in VIDEO_MODELS}
+        allowed.update({model: {"aspect_ratio": [r for r, _ in ASPECT_RATIOS]} for model, _ in IMAGE_MODELS})
+        allowed[RAY32] = {"resolution": list(agents_form.RAY32_RESOLUTIONS), "duration": ["5s", "10s"],
+                          "aspect_ratio": list(agents_form.VIDEO_RATIOS)}
+        allowed.update({model: {"aspect_ratio": list(agents_form.IMAGE_RATIOS)} for model in UNI_MODELS})
+        return allowed
 
     # --- what the template shows -------------------------------------------------------------------
 
@@ -387,6 +420,10 @@ class CreateForm(forms.Form):
             if name not in self.errors and not data.get(name):
                 data[name] = self.fields[name].initial
         what = data.get("what")
+        if model := self.agents_model(data):
+            self._clean_for_agents(data, model)
+            return data
+        self._refuse_agents_settings(data)
         if what == "image":
             self._clean_references(data)
             has_reference = any(self.references.values())
@@ -413,6 +450,60 @@ class CreateForm(forms.Form):
         if data.get("concepts") and data.get("model") in MODELS_WITHOUT_CONCEPTS:
             self.add_error("concepts", f"Concepts are not supported for this model ({data['model']}); use Ray 2.")
         return data
+
+    def _clean_for_agents(self, data: dict, model: str) -> None:
+        """The sources and frames an Agents type takes, then Luma's rules for it (agents_form.py)."""
+        what = data.get("what")
+        if what == "video":
+            self.frames = {slot: self._frame(slot, data) for slot in ("frame0", "frame1")}
+        elif what in ("modify", "reframe_video"):
+            self._clean_source(data, "video", "modify" if what == "modify" else "reframe")
+            self.frames = {"first_frame": self._frame("first_frame", data)}
+            if what == "reframe_video":
+                if self.frames["first_frame"]:
+                    self.add_error("first_frame", "video.start_frame is not supported for type 'video_reframe'")
+                self._clean_geometry(data)
+                if any(data.get(name) is not None for name in CROP_FIELDS):
+                    self.add_error("x_start", "Ray 3.2 places the source but does not crop it: leave the crop "
+                                              "bounds empty.")
+        elif what in ("image_edit", "layering"):
+            self._clean_agents_image_source(data)
+        self.clean_agents(data, model)
+
+    def _clean_agents_image_source(self, data: dict) -> None:
+        """The image to edit or split into layers: a finished library image or an upload (up to 50 MB)."""
+        if data.get("media_from") != "upload":
+            if not data.get("image_source") and "image_source" not in self.errors:
+                self.add_error("image_source", "Choose a finished image from the library.")
+            return
+        file = data.get("image_source_file")
+        if not file:
+            self.add_error("image_source_file", "Choose an image file to upload.")
+            return
+        try:
+            self.uploads["media"] = check_upload(file)
+        except forms.ValidationError as error:
+            self.add_error("image_source_file", error)
+
+    def _refuse_agents_settings(self, data: dict) -> None:
+        """Settings only an Agents model takes, asked of a Dream Machine model."""
+        what = data.get("what")
+        if what in ("image_edit", "layering"):
+            self.add_error("image_model", f"{dict(self.fields['what'].choices)[what]} is Uni-1's: choose Uni-1 as "
+                                          f"the image model.")
+            return
+        video = what in ("video", "modify", "reframe_video")
+        model = data.get("model") if video else data.get("image_model")
+        name = dict(VIDEO_MODELS + IMAGE_MODELS).get(model, model)
+        if what == "video" and data.get("resolution") not in dict(RESOLUTIONS):
+            self.add_error("resolution", f"360p is Ray 3.2's draft tier; {name} makes 540p to 4K.")
+        if what == "video" and data.get("duration") not in dict(DURATIONS):
+            self.add_error("duration", f"{name} makes 5 or 9 second clips; 10 seconds is Ray 3.2's.")
+        if what != "modify" and data.get("aspect_ratio") not in dict(ASPECT_RATIOS):
+            self.add_error("aspect_ratio", f"{name} does not make {data.get('aspect_ratio')}: choose one of "
+                                           f"{', '.join(dict(ASPECT_RATIOS))}.")
+        if what == "modify" and data.get("mode") == AUTO:
+            self.add_error("mode", f"Automatic is Ray 3.2's; choose how far {name} may go from the source.")
 
     def _clean_source(self, data: dict, accept: str, use: str) -> None:
         """The video or image to modify or reframe, within the model's input limits (luma-api.md 6 and 7)."""
@@ -530,6 +621,11 @@ class CreateForm(forms.Form):
     @property
     def kind(self) -> Kind:
         what = self.cleaned_data.get("what")
+        if model := self.agents_model(self.cleaned_data):
+            if what != "video":
+                return agents_form.KIND_OF_TYPE[agents_form.TYPES_OF[model][what]]
+            if self.keyframes:
+                return Kind.IMAGE_TO_VIDEO
         if what in KIND_OF_WHAT:
             return KIND_OF_WHAT[what]
         return kind_for_keyframes({slot: {"type": frame[0]} for slot, frame in self.frames.items() if frame})
@@ -598,6 +694,9 @@ class CreateForm(forms.Form):
             if isinstance(self.video, VideoCheck):
                 self.video.discard()
             return existing, False  # before storing any upload again
+        if model := self.agents_model(data):
+            kind, fields = self.agents_row(owner, model)
+            return request_once(owner, kind, token, fields)
         kind = self.kind
         if kind == Kind.IMAGE:
             fields = {"prompt": self.full_prompt(), "model": data["image_model"], "aspect_ratio": data["aspect_ratio"],
@@ -644,17 +743,21 @@ def initial_for(generation: Generation, how: str, usable: bool = True) -> dict:
         "aspect_ratio": generation.aspect_ratio or "16:9",
     }
     if is_image:
-        initial["image_model"] = generation.model if generation.model in dict(IMAGE_MODELS) else "photon-1"
+        known = [*dict(IMAGE_MODELS), *UNI_MODELS]
+        initial["image_model"] = generation.model if generation.model in known else "photon-1"
     else:
         initial.update(
-            model=generation.model if generation.model in dict(VIDEO_MODELS) else "ray-2",
+            model=generation.model if generation.model in [*dict(VIDEO_MODELS), RAY32] else "ray-2",
             resolution=generation.resolution or "720p",
             duration=generation.duration or "5s",
         )
     if generation.kind in (Kind.UPSCALE, Kind.ADD_AUDIO):
         initial["what"] = "video"
+    agents = generation.model in AGENTS_MODELS
     if how == "again":
         initial.update(loop=generation.loop, concepts=list(generation.concepts or []))
+        if agents:
+            initial.update(agents_form.initial_for_again(generation))
         for slot in ("frame0", "frame1"):
             source_id = getattr(generation, f"{slot}_generation_id")
             url = getattr(generation, f"{slot}_url")
@@ -665,7 +768,7 @@ def initial_for(generation: Generation, how: str, usable: bool = True) -> dict:
         if generation.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO, Kind.REFRAME_IMAGE):
             if generation.source_id:
                 initial[("image_source" if is_image else "video_source")] = generation.source_id
-            initial.update(mode=generation.mode or "flex_1", **{
+            initial.update(mode=generation.mode or (AUTO if agents else "flex_1"), **{
                 name: value for name, value in (generation.options or {}).items() if name in REFRAME_FIELDS})
             if generation.first_frame_url:
                 initial.update(first_frame="url", first_frame_url=generation.first_frame_url)
@@ -687,8 +790,12 @@ def initial_for(generation: Generation, how: str, usable: bool = True) -> dict:
     elif how == "loop":
         # A loop remix continues the clip and comes back to where it started (Luma allows loop with a start video).
         initial.update(frame0="generation", frame0_generation=pk, loop=True)
+    elif how == "reference" and agents:
+        initial.update(what="image", uni_ref_1=pk)
     elif how == "reference":
         initial.update(what="image", image_ref_1=pk)
+    elif how == "modify" and is_image and agents:
+        initial.update(what="image_edit", media_from="library", image_source=pk)
     elif how == "modify" and is_image:
         initial.update(what="image", modify_image_ref=pk)  # Photon's modify image: the image's own kind of modify
     elif how == "modify":

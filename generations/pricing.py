@@ -130,18 +130,43 @@ class Estimate:
 def estimate_for(value) -> Estimate:
     """The price of what the create form would ask for; `value(name)` reads one of its fields (a bound form's
     data, an unbound form's initial value, or the estimate endpoint's query), anything unknown falls back to
-    Luma's defaults."""
+    Luma's defaults. An Agents model adds what its price depends on to the words: HDR, EXR, references, layers."""
     what = value("what") or "video"
-    kind = KIND_OF_WHAT.get(what, Kind.TEXT_TO_VIDEO)
+    kind = {**KIND_OF_WHAT, "image_edit": Kind.IMAGE_EDIT, "layering": Kind.LAYERING}.get(what, Kind.TEXT_TO_VIDEO)
+    ratio = value("aspect_ratio") or ""
     if kind in IMAGE_KINDS:
-        model = value("image_model") if value("image_model") in IMAGE_CENTS else "photon-1"
+        model = value("image_model")
+        if model in AGENTS_IMAGE_CENTS:
+            return _agents_image_estimate(value, kind, model, ratio)
+        model = model if model in IMAGE_CENTS else "photon-1"
         resolution = duration = ""
+    elif value("model") == "ray-3.2":
+        resolution = value("resolution") if value("resolution") in REFRAME_CENTS_PER_SECOND else "720p"
+        duration = value("duration") if value("duration") in ("5s", "10s") else "5s"
+        hdr = value("hdr") in ("on", "true", "True", "1") and kind != Kind.REFRAME_VIDEO
+        exr = hdr and value("exr_export") in ("on", "true", "True", "1")
+        cents = agents_cents(kind, "ray-3.2", resolution, duration, {"hdr": hdr, "exr_export": exr})
+        shown = resolution + (" HDR + EXR" if exr else " HDR" if hdr else "")
+        return Estimate(cents, kind, "ray-3.2", shown, duration, "" if kind == Kind.MODIFY_VIDEO else ratio)
     else:
         model = value("model") if value("model") in USD_PER_MEGAPIXEL else DEFAULTS["model"]
         resolution = value("resolution") if value("resolution") in PIXELS else DEFAULTS["resolution"]
         duration = value("duration") if value("duration") in SECONDS else DEFAULTS["duration"]
     return Estimate(estimate_cents(kind, model, resolution, duration or DEFAULTS["duration"]), kind, model,
-                    resolution, duration, value("aspect_ratio") or "")
+                    resolution, duration, ratio)
+
+
+def _agents_image_estimate(value, kind: str, model: str, ratio: str) -> Estimate:
+    """Uni-1 and Uni-1 Max: the price grows with each reference (library picks and chosen files)."""
+    if kind == Kind.LAYERING:
+        layers = value("layering_resolution") if value("layering_resolution") in ("1k", "2k") else "1k"
+        return Estimate(agents_cents(kind, model), kind, model, "", "", f"{layers} layers")
+    picked = sum(1 for n in range(1, 10) if value(f"uni_ref_{n}"))
+    files = value("uni_ref_files")
+    count = min(9, picked + (int(files) if str(files).isdigit() else 0))
+    cents = agents_cents(kind, model, options={"image_ref": [{}] * count})
+    words = [ratio if kind == Kind.IMAGE else "", f"{count} reference{'s' if count != 1 else ''}" if count else ""]
+    return Estimate(cents, kind, model, "", "", " · ".join(word for word in words if word))
 
 
 @dataclass

@@ -39,7 +39,8 @@ CONTINUE_HOW = {
     "reframe": "Reframe",
 }
 # The create form keeps these after a successful submit, so a second take needs only a new prompt.
-KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio", "mode", "media_from")
+KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio", "mode", "media_from", "hdr",
+                 "exr_export", "style", "output_format", "layering_resolution")
 PICK_FIELD = re.compile(r"^[a-z0-9_]{1,40}$")
 
 

@@ -217,6 +217,85 @@
     }
   });
   document.addEventListener("DOMContentLoaded", function () { start(document); });
+
+  // --- models: each takes its own resolutions, durations and aspect ratios (the server refuses the rest) -----------
+
+  const IMAGE_MODES = ["image", "reframe_image", "image_edit", "layering"];
+  const PREFERRED = { resolution: "720p", duration: "5s", aspect_ratio: "16:9" };
+
+  function allowedFor(form) {
+    const data = form.querySelector("#create-allowed");
+    return data ? JSON.parse(data.textContent) : {};
+  }
+
+  function currentModel(form) {
+    const what = (form.querySelector("[name=what]:checked") || {}).value;
+    const select = form.querySelector(IMAGE_MODES.includes(what) ? "[name=image_model]" : "[name=model]");
+    return select ? select.value : "";
+  }
+
+  function hasOption(select, value) {
+    return Array.prototype.some.call(select.options, function (option) { return option.value === value; });
+  }
+
+  // Edit image and Layers are Uni-1's, reframing an image is Photon's: switching mode brings a model that does it.
+  function modelForMode(form) {
+    const what = (form.querySelector("[name=what]:checked") || {}).value;
+    const select = form.querySelector("[name=image_model]");
+    if (!select) return;
+    let want = "";
+    if ((what === "image_edit" && !select.value.startsWith("uni-")) || (what === "layering" && select.value !== "uni-1")) {
+      want = "uni-1";
+    } else if (what === "reframe_image" && select.value.startsWith("uni-")) {
+      want = "photon-1";
+    }
+    if (!want || !hasOption(select, want)) return false;
+    select.value = want;
+    return true;
+  }
+
+  function fitOptions(form) {
+    const allowed = allowedFor(form)[currentModel(form)];
+    if (!allowed) return;
+    let changed = false;
+    for (const name in allowed) {
+      const select = form.querySelector("select[name=" + name + "]");
+      if (!select) continue;
+      Array.prototype.forEach.call(select.options, function (option) {
+        option.hidden = !allowed[name].includes(option.value);
+      });
+      if (!allowed[name].includes(select.value)) {
+        select.value = allowed[name].includes(PREFERRED[name]) ? PREFERRED[name] : allowed[name][0];
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  function fitForm(form) {
+    if (!form || form.id !== "create-form") return;
+    const switched = modelForMode(form);
+    // The price follows what was adjusted here too.
+    if (fitOptions(form) || switched) form.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("change", function (event) {
+    if (["what", "model", "image_model"].includes(event.target.name)) fitForm(event.target.closest("form"));
+  });
+  document.addEventListener("DOMContentLoaded", function () { fitForm(document.getElementById("create-form")); });
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target.querySelector) fitForm(event.target.id === "create-panel" ? event.target.querySelector("#create-form") : null);
+  });
+
+  // Uni-1's price grows with each reference: count the chosen files for the estimate (before the form's change).
+  document.addEventListener("input", function (event) {
+    const input = event.target;
+    if (!input.matches || !input.matches("input[type=file][name^=uni_ref_]")) return;
+    const form = input.closest("form");
+    const files = form.querySelectorAll("input[type=file][name^=uni_ref_]");
+    const count = Array.prototype.filter.call(files, function (f) { return f.files && f.files.length; }).length;
+    form.querySelector("[name=uni_ref_files]").value = String(count);
+  });
   // Switching mode shows the box for the first time: lay it out once it has a width.
   document.addEventListener("change", function (event) {
     if (event.target.name !== "what") return;
