@@ -446,3 +446,11 @@ def refresh_catalog() -> None:
     fields = read_catalog(luma.client_from_settings())
     LumaAccount.get()
     LumaAccount.objects.filter(pk=1).update(**fields)
+
+
+def notify_ended(pk: int) -> None:
+    """Tell the owner of generation `pk` that it finished or failed (in the page, and by e-mail if they opted in).
+    Idempotent: notify.generation_ended says each outcome once per generation, however often this runs."""
+    from .notify import generation_ended
+
+    generation_ended(pk)

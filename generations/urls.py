@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import files, views, views_library, webhooks
+from . import files, views, views_library, views_workspace, webhooks
 
 from . import export, share  # share links and ZIP exports (issue 10)
 
@@ -44,4 +44,19 @@ urlpatterns = [
     # The create form's library pickers and its source video upload.
     path("pick/", views.picker, name="picker"),
     path("uploads/video/", views.upload_video, name="upload_video"),
+    # The team workspace: boards, review marks, comments, notifications (views_workspace.py).
+    path("boards/", views_workspace.board_list, name="boards"),
+    path("boards/<int:pk>/", views_workspace.board_page, name="board"),
+    path("boards/<int:pk>/edit/", views_workspace.board_edit, name="board_edit"),
+    path("boards/<int:pk>/delete/", views_workspace.board_delete, name="board_delete"),
+    path("boards/add/", views_workspace.board_add_selected, name="board_add_selected"),
+    path("boards/use/", views_workspace.board_use, name="board_use"),
+    path("generations/<int:pk>/boards/", views_workspace.card_boards, name="card_boards"),
+    path("generations/<int:pk>/review/", views_workspace.review, name="review"),
+    path("generations/<int:pk>/comments/", views_workspace.comment, name="comment"),
+    path("notifications/", views_workspace.notifications, name="notifications"),
+    path("notifications/read/", views_workspace.notifications_read, name="notifications_read"),
+    path("notifications/bell/", views_workspace.bell, name="bell"),
+    path("notifications/check/", views_workspace.notifications_check, name="notifications_check"),
+    path("settings/notifications/", views_workspace.notification_settings, name="notification_settings"),
 ]

@@ -219,6 +219,19 @@ FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS")
 if FORWARDED_ALLOW_IPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- E-mail (notifications for people who opted in) ----------------------------------------------
+# The console backend by default (mails are printed in the server's log); SMTP with
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST settings below.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "lumaweb <lumaweb@localhost>")
+
 # --- Luma -----------------------------------------------------------------------------------------
 # Dream Machine v1, under the names Luma's `lumaai` SDK reads. LUMA_BASE_URL is still read for v1 when LUMAAI_BASE_URL
 # is unset (older installs), but Luma's `luma-agents` SDK reads that same name for the Agents host: prefer
