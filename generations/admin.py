@@ -8,14 +8,18 @@ cannot be edited or deleted.
 import json
 from datetime import timedelta
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
 from . import tasks
-from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, State
+from .budgets import DollarsField
+from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, Profile, State
 
 
 def was_sent(generation: Generation) -> bool:
@@ -161,9 +165,54 @@ class KeyframeImageAdmin(admin.ModelAdmin):
         return False
 
 
+class LumaAccountForm(forms.ModelForm):
+    team_budget_cents = DollarsField(label="Team budget a month (US dollars)", help_text="Empty: no team budget.")
+
+    class Meta:
+        model = LumaAccount
+        fields = ("team_budget_cents", "budget_policy")
+
+
 @admin.register(LumaAccount)
 class LumaAccountAdmin(admin.ModelAdmin):
-    list_display = ("id", "credit_balance", "credits_checked_at", "paused_until")
+    """The team's budget and policy are set here (or on /settings/budgets/); the rest is what Luma told us."""
+
+    form = LumaAccountForm
+    list_display = ("id", "credit_balance", "credits_checked_at", "paused_until", "team_budget", "budget_policy")
+    fields = ("team_budget_cents", "budget_policy", "credit_balance", "credits_checked_at", "paused_until",
+              "agents_paused_until")
+    readonly_fields = ("credit_balance", "credits_checked_at", "paused_until", "agents_paused_until")
+
+    @admin.display(description="team budget")
+    def team_budget(self, obj: LumaAccount) -> str:
+        return "—" if obj.team_budget_cents is None else f"${obj.team_budget_cents / 100:,.2f}"
+
+
+class ProfileForm(forms.ModelForm):
+    monthly_budget_cents = DollarsField(label="Budget a month (US dollars)", help_text="Empty: no personal budget.")
+
+    class Meta:
+        model = Profile
+        fields = ("monthly_budget_cents", "notify_browser", "notify_email")
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    form = ProfileForm
+    can_delete = False
+    verbose_name_plural = "Budget and notifications"
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class TeamUserAdmin(UserAdmin):
+    """Django's user admin with each person's budget (in dollars) and notification choices; roles are groups."""
+
+    inlines = [*UserAdmin.inlines, ProfileInline]
 
 
 admin.site.register(Favourite)

@@ -5,6 +5,7 @@ from django.urls import path
 from . import files, views, views_library, views_workspace, webhooks
 
 from . import export, share  # share links and ZIP exports (issue 10)
+from . import presets, views_team  # usage, budgets, approvals, presets (issue 10)
 
 app_name = "generations"
 
@@ -59,4 +60,17 @@ urlpatterns = [
     path("notifications/bell/", views_workspace.bell, name="bell"),
     path("notifications/check/", views_workspace.notifications_check, name="notifications_check"),
     path("settings/notifications/", views_workspace.notification_settings, name="notification_settings"),
+    # The team's money (views_team): usage for everyone, budgets and approvals for staff.
+    path("usage/", views_team.usage, name="usage"),
+    path("usage.csv", views_team.usage_csv, name="usage_csv"),
+    path("settings/budgets/", views_team.settings_budgets, name="settings_budgets"),
+    path("approvals/", views_team.approvals, name="approvals"),
+    path("approvals/<int:pk>/approve/", views_team.approve, name="approve"),
+    path("approvals/<int:pk>/reject/", views_team.reject, name="reject"),
+    # Presets and recent prompts for the create form.
+    path("presets/", presets.presets, name="presets"),
+    path("presets/save/", presets.save, name="preset_save"),
+    path("presets/prompt/", presets.reuse_prompt, name="reuse_prompt"),
+    path("presets/<int:pk>/apply/", presets.apply, name="preset_apply"),
+    path("presets/<int:pk>/delete/", presets.delete, name="preset_delete"),
 ]
