@@ -253,7 +253,7 @@ def test_the_card_and_the_detail_page_offer_share(alice_client, alice):
     video = archived(alice)
     detail = alice_client.get(f"/generations/{video.pk}/").content.decode()
     assert detail.count(f'href="/generations/{video.pk}/share/"') >= 2  # the card's Actions and the page itself
-    library = alice_client.get("/library/").content.decode()
+    library = alice_client.get("/").content.decode()
     assert f'href="/generations/{video.pk}/share/"' in library
 
 
