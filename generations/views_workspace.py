@@ -238,7 +238,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 
 class CommentForm(forms.Form):
     body = forms.CharField(
-        label="Comment", strip=True, max_length=Comment.MAX_LENGTH,
+        label="Your comment", strip=True, max_length=Comment.MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Say something; @name tells a teammate"}),
         error_messages={"required": "Write something first.",
                         "max_length": f"A comment can be at most {Comment.MAX_LENGTH:,} characters "

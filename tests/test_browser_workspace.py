@@ -1,0 +1,136 @@
+"""Browser tests for the team workspace: a board made, filled from a card's Boards menu and from a selection, and its
+scoped page; a comment with a mention that the mentioned person hears of; pick and reject and the Review filter.
+Debian's Chromium drives the live server, as in test_browser.py (finished rows are made directly: no Luma needed)."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from generations.models import Generation, Kind, State
+from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
+    ALICE,
+    BOB,
+    browser_context_args,
+    log_in,
+    no_broken_pages,
+    quick_passwords,
+    ready,
+    static_files_as_in_production,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+def finished(owner, prompt: str) -> Generation:
+    row, _ = Generation.request(owner, kind=Kind.TEXT_TO_VIDEO, prompt=prompt, model="ray-2", resolution="720p",
+                                duration="5s", aspect_ratio="16:9")
+    Generation.objects.filter(pk=row.pk).update(state=State.COMPLETED)
+    return row
+
+
+def open_boards_menu(page: Page, pk: int):
+    card = page.locator(f"#card-{pk}")
+    card.locator("summary").click()
+    card.get_by_role("link", name="Boards…").click()
+    return card.get_by_role("group", name=f"Boards holding #{pk}")
+
+
+def test_a_board_is_made_filled_from_a_card_and_a_selection_and_shows_only_its_own(page, live_server,
+                                                                                     transactional_db, alice):
+    kite, boat, tree = finished(alice, "A red kite"), finished(alice, "A blue boat"), finished(alice, "A green tree")
+    log_in(page, live_server.url, ALICE)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Boards").click()
+    page.get_by_label("Board name").fill("Spring campaign")
+    page.get_by_role("button", name="Make the board").click()
+    expect(page.get_by_role("heading", name="Spring campaign")).to_be_visible()
+    expect(page.get_by_text("Nothing on this board yet.")).to_be_visible()
+    # The same name again, in other letters, is refused in words.
+    page.goto(f"{live_server.url}/boards/")
+    page.get_by_label("Board name").fill("SPRING CAMPAIGN")
+    page.get_by_role("button", name="Make the board").click()
+    expect(page.get_by_text("You already have a board called “SPRING CAMPAIGN”")).to_be_visible()
+
+    # From a card's Actions: tick the board.
+    page.goto(f"{live_server.url}/")
+    ready(page)
+    boards = open_boards_menu(page, kite.pk)
+    boards.get_by_label("Spring campaign").check()
+    expect(page.locator(f"#card-{kite.pk} .board-note")).to_have_text(f"#{kite.pk} added to “Spring campaign”.")
+
+    # From a selection: two boxes, then Add to board.
+    bar = page.locator("#selection")
+    expect(bar).to_be_hidden()
+    page.get_by_label(f"Select #{boat.pk}").check()
+    page.get_by_label(f"Select #{kite.pk}").check()
+    expect(bar.get_by_role("status")).to_have_text("2 selected")
+    bar.get_by_label("Board").select_option(label="Spring campaign")
+    bar.get_by_role("button", name="Add to board").click()
+    expect(page.get_by_text("Added 1 to “Spring campaign” (1 already on it).")).to_be_visible()
+
+    # The board's page: its cards only, with the library's filters.
+    page.goto(f"{live_server.url}/boards/")
+    page.get_by_role("link", name="Spring campaign").click()
+    ready(page)
+    cards = page.locator("#cards article.card")
+    expect(cards).to_have_count(2)
+    expect(page.locator(f"#card-{tree.pk}")).to_have_count(0)
+    expect(page.get_by_text("Cost (estimate) of this board")).to_be_visible()
+    page.get_by_role("searchbox", name="Search prompts").fill("kite")
+    expect(cards).to_have_count(1)
+    expect(page.locator(f"#card-{kite.pk}")).to_be_visible()
+
+
+def test_a_comment_mentioning_a_teammate_reaches_them_in_the_page(page, browser, live_server, transactional_db,
+                                                                   alice, bob):
+    boat = finished(alice, "A blue boat at dawn")
+    log_in(page, live_server.url, ALICE)
+    page.goto(f"{live_server.url}/generations/{boat.pk}/")
+    ready(page)
+    page.get_by_label("Your comment").fill("What do you think of the light, @bob?")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    comments = page.locator("#comments")
+    expect(comments.get_by_text("What do you think of the light, @bob?")).to_be_visible()
+    expect(comments.get_by_text("Mentions: bob")).to_be_visible()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    other = context.new_page()
+    log_in(other, live_server.url, BOB)
+    bell = other.get_by_role("link", name="1 unread notification")
+    expect(bell).to_be_visible()
+    bell.click()
+    note = other.get_by_role("link", name=f"alice mentioned you on #{boat.pk}: What do you think of the light, @bob?")
+    expect(note).to_be_visible()
+    other.get_by_role("button", name="Mark all as read").click()
+    expect(other.get_by_role("link", name="0 unread notifications")).to_be_visible()
+    note.click()
+    expect(other.get_by_text("What do you think of the light, @bob?")).to_be_visible()
+    context.close()
+
+
+def test_pick_and_reject_on_the_cards_and_the_review_filter(page, live_server, transactional_db, alice, bob):
+    kite, boat, tree = finished(bob, "A red kite"), finished(bob, "A blue boat"), finished(bob, "A green tree")
+    log_in(page, live_server.url, ALICE)
+    page.get_by_role("button", name=f"Pick #{kite.pk}").click()
+    expect(page.locator(f"#card-{kite.pk} .review-mark")).to_have_text("Picked")
+    expect(page.get_by_role("button", name=f"Pick #{kite.pk}")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name=f"Reject #{boat.pk}").click()
+    expect(page.locator(f"#card-{boat.pk} .review-mark")).to_have_text("Rejected")
+
+    cards = page.locator("#cards article.card")
+    page.get_by_label("Review").select_option(label="Picked")
+    expect(cards).to_have_count(1)
+    expect(page.locator(f"#card-{kite.pk}")).to_be_visible()
+    page.get_by_label("Review").select_option(label="Rejected")
+    expect(cards).to_have_count(1)
+    expect(page.locator(f"#card-{boat.pk}")).to_be_visible()
+    page.get_by_label("Review").select_option(label="Not reviewed")
+    expect(cards).to_have_count(1)
+    expect(page.locator(f"#card-{tree.pk}")).to_be_visible()
+
+    # The detail page says who picked it, and a second press clears the pick.
+    page.goto(f"{live_server.url}/generations/{kite.pk}/")
+    ready(page)
+    expect(page.locator(".review-mark")).to_contain_text("Picked by alice")
+    page.get_by_role("button", name=f"Pick #{kite.pk}").click()
+    expect(page.get_by_role("button", name=f"Pick #{kite.pk}")).to_have_attribute("aria-pressed", "false")
+    assert Generation.objects.get(pk=kite.pk).review_mark == ""
