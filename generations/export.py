@@ -175,9 +175,10 @@ def build(generations: list[Generation], exported_by: str, label: str) -> ZipStr
 
 
 def _back(request: HttpRequest) -> str | None:
-    referer = request.headers.get("Referer", "")
-    if referer and url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure()):
-        return referer
+    """Where the export was asked from (the form's `next`, else the Referer), if that is this site."""
+    for place in (request.POST.get("next", ""), request.headers.get("Referer", "")):
+        if place and url_has_allowed_host_and_scheme(place, {request.get_host()}, request.is_secure()):
+            return place
     return None
 
 

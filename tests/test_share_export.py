@@ -413,7 +413,9 @@ def test_an_export_of_nothing_is_refused_with_a_clear_message(alice_client, alic
     back = alice_client.post("/export/", {}, HTTP_REFERER="http://testserver/?state=completed")
     assert back.status_code == 302 and back["Location"] == "http://testserver/?state=completed"
     assert "Nothing to export" in text(alice_client.get("/?state=completed"))
-    elsewhere = alice_client.post("/export/", {}, HTTP_REFERER="https://evil.example/")
+    selection_bar = alice_client.post("/export/", {"next": "/?mine=1", "to_board": "3"})
+    assert selection_bar.status_code == 302 and selection_bar["Location"] == "/?mine=1"
+    elsewhere = alice_client.post("/export/", {"next": "https://evil.example/"}, HTTP_REFERER="https://evil.example/")
     assert elsewhere.status_code == 400
     assert anonymous.post("/export/", {"ids": [deleted.pk]}).status_code == 302
     assert alice_client.get("/export/").status_code == 405
