@@ -121,8 +121,8 @@ class AgentsFields(forms.Form):
                 error_messages={"invalid": "A frame is a whole number: 0 is the first, 24 is one second in.",
                                 "min_value": "Frames count from 0."})
         for n in range(1, UNI_REF_SLOTS + 1):
-            self.fields[f"uni_ref_{n}"] = PickField("image", label=f"Reference {n} from the library")
-            self.fields[f"uni_ref_{n}_file"] = image_upload(f"Reference {n}, or upload it")
+            self.fields[f"uni_ref_{n}"] = PickField("image", label=f"Reference image {n} from the library")
+            self.fields[f"uni_ref_{n}_file"] = image_upload(f"Reference image {n}, or upload it")
         self.agent_uploads: dict[str, UploadCheck] = {}
         self.keyframes: list[tuple[str, object, int]] = []
         self.uni_refs: list[tuple[str, object]] = []

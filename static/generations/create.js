@@ -275,12 +275,25 @@
   function fitForm(form) {
     if (!form || form.id !== "create-form") return;
     const switched = modelForMode(form);
+    // Ray 3.2 reframes in SDR only: HDR ticked for a video does not follow into a reframe.
+    if ((form.querySelector("[name=what]:checked") || {}).value === "reframe_video") {
+      form.querySelectorAll("[name=hdr], [name=exr_export]").forEach(function (box) { box.checked = false; });
+    }
     // The price follows what was adjusted here too.
     if (fitOptions(form) || switched) form.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
   document.addEventListener("change", function (event) {
     if (["what", "model", "image_model"].includes(event.target.name)) fitForm(event.target.closest("form"));
+  });
+
+  // EXR comes with HDR only: ticking EXR ticks HDR, unticking HDR unticks EXR.
+  document.addEventListener("input", function (event) {
+    const box = event.target, form = box.form;
+    if (!form || form.id !== "create-form" || !["hdr", "exr_export"].includes(box.name)) return;
+    const hdr = form.querySelector("[name=hdr]"), exr = form.querySelector("[name=exr_export]");
+    if (box === exr && exr.checked) hdr.checked = true;
+    if (box === hdr && !hdr.checked) exr.checked = false;
   });
   document.addEventListener("DOMContentLoaded", function () { fitForm(document.getElementById("create-form")); });
   document.addEventListener("htmx:load", function (event) {
