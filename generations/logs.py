@@ -3,8 +3,9 @@
 import logging
 import re
 
-# /webhooks/luma/<token>/ and /k/<token>/: the token is the credential, so logs keep only its first characters.
-SECRET_PATH = re.compile(r"(/webhooks/luma/|/k/)([A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
+# /webhooks/luma/<token>/, /k/<token>/ (uploads Luma fetches), /files/<token>/ and /s/<token>/ (share links): the
+# token is the credential, so logs keep only its first characters.
+SECRET_PATH = re.compile(r"(/webhooks/luma/|/k/|/files/|/s/)([A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
 
 
 def redact(text: str) -> str:

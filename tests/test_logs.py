@@ -24,10 +24,11 @@ def test_tokens_never_reach_a_log_line(alice):
         client.post(url, data=json.dumps({"id": "x", "padding": "x" * (257 * 1024)}), content_type="application/json")
         client.post(url, data="{not json", content_type="application/json")  # 400, logged as a bad request
         client.get("/k/this-keyframe-token-is-unknown/")  # 404, logged
+        client.get("/s/this-share-token-is-unknown/")  # 404, logged
     finally:
         handler.setStream(old)
 
     logged = stream.getvalue()
     assert "Request Entity Too Large" in logged and "Bad Request" in logged and "Not Found" in logged
     assert row.callback_token not in logged and row.callback_token[:8] not in logged
-    assert "this-keyframe-token-is-unknown" not in logged
+    assert "this-keyframe-token-is-unknown" not in logged and "this-share-token-is-unknown" not in logged
