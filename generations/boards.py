@@ -122,14 +122,19 @@ def land(row: Generation, request) -> Board | None:
     return board
 
 
-def cost_cents(rows: QuerySet[Generation]) -> tuple[int, int]:
-    """(estimated cents, how many completed) for the completed generations among `rows`: one grouped query, priced
-    per (kind, model, resolution, duration) group as the usage figures are."""
-    groups = (rows.filter(state=State.COMPLETED).order_by()
-              .values("kind", "model", "resolution", "duration").annotate(n=Count("id")))
+def cost_cents(board: Board, among: QuerySet[Generation] | None = None) -> tuple[int, int]:
+    """(estimated cents, how many) for the board's completed generations (those `among` the filtered rows, when
+    given): one grouped query, priced per (kind, model, resolution, duration) as the usage figures are. It reads
+    from the board's items, so an unfiltered board costs the same query whatever the library's size."""
+    items = BoardItem.objects.filter(board=board, generation__state=State.COMPLETED,
+                                     generation__deleted_at__isnull=True)
+    if among is not None:
+        items = items.filter(generation__in=among)
+    groups = (items.order_by().values("generation__kind", "generation__model", "generation__resolution",
+                                      "generation__duration").annotate(n=Count("id")))
     total = done = 0
     for group in groups:
-        n = group.pop("n")
-        total += n * pricing.estimate_cents(**group)
-        done += n
+        total += group["n"] * pricing.estimate_cents(group["generation__kind"], group["generation__model"],
+                                                     group["generation__resolution"], group["generation__duration"])
+        done += group["n"]
     return total, done

@@ -72,9 +72,12 @@ def board_context(request: HttpRequest, board: Board, filters: LibraryFilters) -
     rows = list(scoped[: PAGE_SIZE + 1])
     cards = build_cards(rows[:PAGE_SIZE], request.user)
     more = len(rows) > PAGE_SIZE
-    # The cost of everything the filters leave (all pages), not just this page; `before` only pages.
-    everything = filters.apply(boards.on_board(board), request.user) if not filters.value("before") else None
-    cost, done = boards.cost_cents(everything) if everything is not None else (None, None)
+    # The cost of everything the filters leave (all pages), not just this page; an older page (`before`) repeats
+    # nothing of it.
+    cost = done = None
+    if not filters.value("before"):
+        among = filters.apply(Generation.objects.visible(), request.user) if filters.active else None
+        cost, done = boards.cost_cents(board, among)
     return {
         "board": board,
         "filters": filters,
