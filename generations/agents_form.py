@@ -334,10 +334,12 @@ class AgentsFields(forms.Form):
 
     # --- saving -----------------------------------------------------------------------------------------------
 
-    def _agents_url(self, name: str, value, owner) -> str:
+    def _agents_ref(self, name: str, value, owner) -> dict:
+        """An image option as the row keeps it: an upload's address, or a library image's with its number (a
+        generation the Agents API made is best named by its id: its output URL expires within the hour)."""
         if name in self.agent_uploads:
-            return self.agent_uploads[name].store(owner).public_url()
-        return value.image_url
+            return {"url": self.agent_uploads[name].store(owner).public_url()}
+        return {"url": value.image_url, "generation": value.pk}
 
     def agents_row(self, owner, model: str) -> tuple[Kind, dict]:
         """The kind and fields of the row an Agents request becomes (providers.agents_request sends it)."""
@@ -350,7 +352,7 @@ class AgentsFields(forms.Form):
             if agents_type == "layering":
                 options["layering_resolution"] = data.get("layering_resolution") or "1k"
             else:
-                refs = [{"url": self._agents_url(name, image, owner)} for name, image in self.uni_refs]
+                refs = [self._agents_ref(name, image, owner) for name, image in self.uni_refs]
                 options.update(image_ref=refs, style=data.get("style") or "auto")
                 if data.get("output_format"):
                     options["format"] = data["output_format"]
@@ -387,7 +389,7 @@ class AgentsFields(forms.Form):
         fields.update(duration=data.get("duration") or "5s", aspect_ratio=data.get("aspect_ratio") or "16:9",
                       loop=bool(data.get("loop")))
         if self.keyframes:
-            options["keyframes"] = [{"url": self._agents_url(name, image, owner), "index": index}
+            options["keyframes"] = [{**self._agents_ref(name, image, owner), "index": index}
                                     for name, image, index in sorted(self.keyframes, key=lambda k: k[2])]
             return Kind.IMAGE_TO_VIDEO, {**fields, "options": {k: v for k, v in options.items() if v}}
         for slot, frame in self.frames.items():

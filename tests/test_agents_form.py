@@ -150,7 +150,8 @@ def test_keyframes_are_pinned_to_frames_inside_the_clip_and_exclusive_with_start
             "keyframe_2": last.pk, "keyframe_2_index": "240"}
     row = saved(form(account, alice, **keys), alice)  # keyframes allow 10 s and HDR
     assert row.kind == Kind.IMAGE_TO_VIDEO
-    assert row.options["keyframes"] == [{"url": first.image_url, "index": 0}, {"url": last.image_url, "index": 240}]
+    assert row.options["keyframes"] == [{"url": first.image_url, "generation": first.pk, "index": 0},
+                                        {"url": last.image_url, "generation": last.pk, "index": 240}]
 
     five = {**keys, "duration": "5s", "client_token": "x"}
     assert error(form(account, alice, **five), "keyframe_2_index") == (
@@ -371,3 +372,22 @@ def test_the_estimate_prices_agents_models_with_hdr_exr_and_references(alice_cli
                                              layering_resolution="2k")
     assert "$0.60 (Ray 3.2 · 720p · as long as the source" in estimate(alice_client, what="reframe_video",
                                                                         model="ray-3.2", resolution="720p")
+
+
+def test_try_again_and_card_uses_fill_the_form_in_with_the_agents_model(alice_client, alice):
+    clip = finished(alice, resolution="1080p", options={"hdr": True, "exr_export": True})
+    html = alice_client.get(f"/generations/{clip.pk}/continue/again/").content.decode()
+    assert re.search(r'<option value="ray-3.2" selected>', html)
+    assert re.search(r'name="hdr"[^>]*checked', html) and re.search(r'name="exr_export"[^>]*checked', html)
+
+    edit = finished(alice, Kind.MODIFY_VIDEO, source=clip, mode="", options={})
+    html = alice_client.get(f"/generations/{edit.pk}/continue/again/").content.decode()
+    assert re.search(r'value="auto"[^>]*checked', html)
+
+    picture = finished(alice, Kind.IMAGE, "uni-1-max")
+    html = alice_client.get(f"/generations/{picture.pk}/continue/reference/").content.decode()
+    assert re.search(r'<option value="uni-1-max" selected>', html)
+    assert re.search(rf'name="uni_ref_1"[^>]*value="{picture.pk}"', html)
+    html = alice_client.get(f"/generations/{picture.pk}/continue/modify/").content.decode()
+    assert re.search(r'value="image_edit"[^>]*checked', html)
+    assert re.search(rf'name="image_source"[^>]*value="{picture.pk}"', html)
