@@ -9,10 +9,11 @@ the whole library (so neither board's first page is simply the library's). Each 
 once for each board, alternating which board goes first: the full page, the htmx results for a prompt search, for
 Done, for Picked, for Picked+Done, and an older page. Printed: median server time per page and board, the Big/Small
 ratio (goal <= 1.3) and the SQL queries per page at both sizes (goal: the same; counted with an empty ETA cache).
+The cost total is a request of its own (the page asks for it once the cards are in): timed and counted apart.
 
 Evidence printed first: the rows on each board, and for each scenario the cards the page shows compared with the
-same question asked of the database directly (a plain filter over BoardItem, no Exists), and the page's cost total
-compared with the sum of pricing.estimate_cents over every finished row on the board.
+same question asked of the database directly (a plain filter over BoardItem, no Exists), and the cost total compared
+with the sum of pricing.estimate_cents over every finished row on the board.
 """
 
 import argparse
@@ -69,7 +70,7 @@ def fill(library: int) -> dict:
                 state = State.FAILED
             rows.append(Generation(
                 owner=users[i % len(users)], kind=Kind.TEXT_TO_VIDEO if i % 5 else Kind.IMAGE,
-                prompt=f"A {words} scene, take {i}" + (" aurora" if i % 400 == 200 else ""),
+                prompt=f"A {words} scene, take {i}" + (" aurora" if i < 12 or i % 400 == 200 else ""),
                 model="photon-1" if i % 5 == 0 else ("ray-2", "ray-flash-2")[i % 2],
                 resolution=("540p", "720p", "1080p")[i % 3], duration=("5s", "9s")[i % 2], aspect_ratio="16:9",
                 created_at=created, submitted_at=created + timedelta(seconds=2), state=state,
@@ -104,6 +105,8 @@ def scenarios(facts: dict, name: str) -> list[tuple[str, dict, bool]]:
         ("Picked", {"review": "picked"}, True),
         ("Picked + Done", {"review": "picked", "state": "completed"}, True),
         ("older page", {"before": on[-1]}, True),
+        ("cost", {"cost": "1"}, True),
+        ("cost, Done", {"cost": "1", "state": "completed"}, True),
     ]
 
 
@@ -168,11 +171,14 @@ def run(args) -> None:
             html = (__import__("gzip").decompress(response.content) if response.get("Content-Encoding") == "gzip"
                     else response.content).decode()
             shown = [int(pk) for pk in re.findall(r'<article id="card-(\d+)"', html)]
-            pks, cents = expected(board, query)
-            cost = re.search(r"Cost \(estimate\) of [^:]*: <strong>\$([\d,.]+)</strong>", html)
-            cost_ok = "n/a (older page)" if "before" in query else (
-                "ok" if cost and round(float(cost.group(1).replace(",", "")) * 100) == cents else f"MISMATCH {cost}")
-            print(f"    {label:16} {len(shown):2} cards {'ok' if shown == pks else 'MISMATCH'}; cost {cost_ok}")
+            pks, cents = expected(board, {k: v for k, v in query.items() if k != "cost"})
+            if "cost" in query:  # the cost's own request: no cards, the total
+                cost = re.search(r"Cost \(estimate\) of [^:]*: <strong>\$([\d,.]+)</strong>", html)
+                ok = bool(cost) and round(float(cost.group(1).replace(",", "")) * 100) == cents
+                print(f"    {label:16} {cost.group(1) if cost else '?':>10} {'ok' if ok else 'MISMATCH'}")
+                assert ok, (name, label, cost, cents)
+                continue
+            print(f"    {label:16} {len(shown):2} cards {'ok' if shown == pks else 'MISMATCH'}")
             assert shown == pks, (name, label, shown, pks)
 
     # Queries per page, with an empty ETA cache (the most a page makes).
@@ -202,13 +208,15 @@ def run(args) -> None:
     print(f"\nmedian server time over {args.rounds} rounds (ms), Big (10,000 on the board) / Small (100):")
     print(f"  {'page':16} {'Small':>8} {'Big':>8} {'ratio':>6}  queries Small/Big")
     worst = 0.0
-    for label, _, _ in plans["Small"]:
+    for label, query, _ in plans["Small"]:
         small = statistics.median(times["Small", label]) * 1000
         big = statistics.median(times["Big", label]) * 1000
-        worst = max(worst, big / small)
+        if "cost" not in query:
+            worst = max(worst, big / small)
         print(f"  {label:16} {small:8.2f} {big:8.2f} {big / small:6.2f}  {queries['Small', label]}/{queries['Big', label]}")
     same = all(queries["Small", label] == queries["Big", label] for label, _, _ in plans["Small"])
-    print(f"\nworst ratio {worst:.2f} (goal <= 1.3): {'met' if worst <= 1.3 else 'NOT met'}; "
+    print(f"\nworst page ratio {worst:.2f} (goal <= 1.3; the cost's own request not included): "
+          f"{'met' if worst <= 1.3 else 'NOT met'}; "
           f"queries the same at both sizes: {'yes' if same else 'NO'}")
 
 

@@ -66,18 +66,21 @@ def board_list(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/boards.html", context, status=400 if form.errors else 200)
 
 
+def board_cost(request: HttpRequest, board: Board, filters: LibraryFilters) -> dict:
+    """What the board's generations the filters leave (all pages) cost: read in the board's items, so it grows with
+    the board; the page asks for it in a request of its own (`cost=1`), after the cards."""
+    among = filters.apply(Generation.objects.visible(), request.user) if filters.active else None
+    cost, done = boards.cost_cents(board, among)
+    return {"board": board, "filters": filters, "filter_query": filters.querystring(), "cost": dollars(cost),
+            "done": done, "cost_shown": True}
+
+
 def board_context(request: HttpRequest, board: Board, filters: LibraryFilters) -> dict:
-    """The board page: the library's filters and cards, scoped to the board, and what its shown rows cost."""
+    """The board page: the library's filters and cards, scoped to the board."""
     scoped = filters.apply(card_rows(request.user, boards.on_board(board)), request.user)
     rows = list(scoped[: PAGE_SIZE + 1])
     cards = build_cards(rows[:PAGE_SIZE], request.user)
     more = len(rows) > PAGE_SIZE
-    # The cost of everything the filters leave (all pages), not just this page; an older page (`before`) repeats
-    # nothing of it.
-    cost = done = None
-    if not filters.value("before"):
-        among = filters.apply(Generation.objects.visible(), request.user) if filters.active else None
-        cost, done = boards.cost_cents(board, among)
     return {
         "board": board,
         "filters": filters,
@@ -85,8 +88,6 @@ def board_context(request: HttpRequest, board: Board, filters: LibraryFilters) -
         "more_query": filters.querystring(before=cards[-1].g.pk) if more else "",
         "filter_query": filters.querystring(),
         "before": filters.value("before"),
-        "cost": dollars(cost) if cost is not None else "",
-        "done": done,
         "export_url": export_url(),
     }
 
@@ -98,7 +99,12 @@ def board_page(request: HttpRequest, pk: int) -> HttpResponse:
     """A board: the library scoped to it, with the same filters and search, and the cost of what it holds."""
     board = boards.board_for(request.user, pk)
     filters = LibraryFilters(request.GET)
+    wants_cost = request.GET.get("cost") == "1"
+    if wants_cost and request.htmx:
+        return render(request, "generations/board.html#board-cost", board_cost(request, board, filters))
     context = board_context(request, board, filters)
+    if wants_cost:  # without htmx: the page with its cost written in
+        context.update(board_cost(request, board, filters))
     if request.htmx and not request.htmx.history_restore_request:
         if filters.value("before"):
             return render(request, "generations/board.html#board-page", context)

@@ -177,7 +177,13 @@ def test_the_board_page_is_the_library_scoped_with_filters_search_and_cost(alice
     from generations.pricing import estimate_cents
 
     each = estimate_cents(Kind.TEXT_TO_VIDEO, "ray-2", "720p", "5s")
-    assert f"${2 * each / 100:,.2f}" in page and "for 2 finished generations" in page
+    assert "?cost=1" in page  # the total follows in a request of its own
+    cost = alice_client.get(spring.get_absolute_url(), {"cost": "1"}, headers=HTMX).content.decode()
+    assert f"${2 * each / 100:,.2f}" in cost and "for 2 finished generations" in cost
+    plain = alice_client.get(spring.get_absolute_url(), {"cost": "1"}).content.decode()
+    assert f"${2 * each / 100:,.2f}" in plain and f'id="card-{on[0].pk}"' in plain
+    kites = alice_client.get(spring.get_absolute_url(), {"q": "kite", "cost": "1"}, headers=HTMX).content.decode()
+    assert f"${each / 100:,.2f}" in kites and "for 1 finished generation;" in kites
     found = alice_client.get(spring.get_absolute_url(), {"q": "kite"}, headers=HTMX).content.decode()
     assert f'id="card-{on[0].pk}"' in found and f'id="card-{on[2].pk}"' in found
     assert f'id="card-{on[1].pk}"' not in found and f'id="card-{off.pk}"' not in found
