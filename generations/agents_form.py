@@ -130,9 +130,18 @@ class AgentsFields(forms.Form):
     # --- what the template shows ------------------------------------------------------------------------------
 
     @property
-    def keyframe_slots(self) -> list[dict]:
-        return [{"n": n, "pick": self.pick[f"keyframe_{n}"], "file": self[f"keyframe_{n}_file"],
-                 "index": self[f"keyframe_{n}_index"]} for n in range(1, KEYFRAME_SLOTS + 1)]
+    def keyframe_slots(self) -> dict:
+        """The first two keyframes, and the rest folded away until used (or holding a mistake to show)."""
+        slots = [{"n": n, "pick": self.pick[f"keyframe_{n}"], "file": self[f"keyframe_{n}_file"],
+                  "index": self[f"keyframe_{n}_index"]} for n in range(1, KEYFRAME_SLOTS + 1)]
+
+        def used(slot: dict) -> bool:
+            name = f"keyframe_{slot['n']}"
+            return bool(self[name].value() or self[name].errors or self[f"{name}_file"].errors
+                        or self[f"{name}_index"].errors)
+
+        return {"first": slots[:2], "more": slots[2:], "count": KEYFRAME_SLOTS,
+                "more_open": any(used(slot) for slot in slots[2:]), "open": any(used(slot) for slot in slots)}
 
     @property
     def uni_ref_slots(self) -> dict:
