@@ -285,6 +285,9 @@ class CreateForm(AgentsFields):
         if not dream:
             self.fields["model"].initial, self.fields["image_model"].initial = RAY32, "uni-1"
             self.fields["what"].choices = [c for c in WHAT if c[0] != "reframe_image"]
+            for name in ("model", "image_model"):  # a card's settings from Dream Machine: the Agents model instead
+                if self.initial.get(name) and self.initial[name] not in dict(self.fields[name].choices):
+                    self.initial[name] = self.fields[name].initial
         if video or image:
             self.fields["what"].choices = list(self.fields["what"].choices) + AGENTS_WHAT
             self.fields["resolution"].choices = [("360p", "360p draft")] + RESOLUTIONS

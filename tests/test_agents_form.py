@@ -391,3 +391,11 @@ def test_try_again_and_card_uses_fill_the_form_in_with_the_agents_model(alice_cl
     html = alice_client.get(f"/generations/{picture.pk}/continue/modify/").content.decode()
     assert re.search(r'value="image_edit"[^>]*checked', html)
     assert re.search(rf'name="image_source"[^>]*value="{picture.pk}"', html)
+
+
+def test_with_only_the_agents_api_a_dream_machine_cards_settings_choose_its_models(alice_client, alice, settings):
+    settings.LUMAAI_API_KEY = ""
+    picture = finished(alice, Kind.IMAGE, "photon-1")
+    html = alice_client.get(f"/generations/{picture.pk}/continue/start-frame/").content.decode()
+    assert re.search(r'<option value="ray-3.2" selected>', html)
+    assert "ray-2" not in re.search(r'<select name="model".*?</select>', html, re.S).group(0)
