@@ -517,6 +517,7 @@ class Generation(models.Model):
                     tasks.enqueue("archive", row.pk)
                 if row.is_terminal:
                     tasks.enqueue("refresh_credits")  # the badge shows what this one cost (or that it was refunded)
+                    tasks.enqueue("notify_ended", row.pk)  # its owner hears of it (notify.py; once per outcome)
                     if Generation.objects.pending().exists():
                         tasks.enqueue("admit")
         if row is not self:
@@ -664,6 +665,7 @@ class Generation(models.Model):
             self.refresh_from_db()
             self.record(source, f"rejected: {reason}")
             tasks.enqueue("admit")
+            tasks.enqueue("notify_ended", self.pk)
 
     def fail(self, reason: str, source: str, recheck: bool = True) -> None:
         """We give up on a submitted generation ourselves (Luma lost it, or a create never showed up).
@@ -682,6 +684,7 @@ class Generation(models.Model):
             self.refresh_from_db()
             self.record(source, f"failed: {reason}")
             tasks.enqueue("admit")
+            tasks.enqueue("notify_ended", self.pk)
 
     def recheck_later(self, now=None) -> None:
         """A locally failed row found nothing new: look again later, backing off, then stop."""

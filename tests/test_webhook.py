@@ -262,7 +262,7 @@ def test_news_applied_to_an_out_of_date_copy_lands_on_the_row_as_it_is_now(alice
                                                                        ArchiveState.WAITING)
     assert list(queued.events.values_list("summary", flat=True)) == [
         "poll: Luma says dreaming; now dreaming", "poll: Luma says completed; now completed"]
-    assert jobs.names() == ["archive", "refresh_credits"]
+    assert jobs.names() == ["archive", "refresh_credits", "notify_ended"]
 
 
 def test_a_wrong_token_gets_404_and_changes_nothing(luma, queued, jobs):

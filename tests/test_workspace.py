@@ -422,3 +422,22 @@ def test_a_viewer_may_comment_review_and_use_boards(viewer_client, viewer, alice
     viewer_client.post(reverse("generations:card_boards", args=[row.pk]), {"board": [picks.pk]})
     row.refresh_from_db()
     assert row.review_mark == "picked" and list(row.boards.all()) == [picks] and Comment.objects.count() == 1
+
+
+def test_the_owner_hears_when_luma_finishes_or_fails_a_generation(alice, luma_sim, luma_settings, jobs):
+    from generations import tasks
+    from generations.models import Generation, Kind, Notification
+
+    done, _ = Generation.request(alice, kind=Kind.TEXT_TO_VIDEO, prompt="a kite", model="ray-2")
+    failed, _ = Generation.request(alice, kind=Kind.TEXT_TO_VIDEO, prompt="a storm", model="ray-2")
+    jobs.run()
+    done.refresh_from_db()
+    failed.refresh_from_db()
+    luma_sim.finish(done.luma_id)
+    luma_sim.finish(failed.luma_id, "failed", "Job failed")
+    tasks.refresh(done.pk)
+    tasks.refresh(failed.pk)
+    jobs.run()
+
+    heard = dict(Notification.objects.filter(user=alice).values_list("generation_id", "what"))
+    assert heard == {done.pk: "finished", failed.pk: "failed"}
