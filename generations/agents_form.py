@@ -157,7 +157,7 @@ class AgentsFields(forms.Form):
         for name in CONTROLS:
             setting = CONTROL_SETTINGS.get(name)
             rows.append({"name": name, "box": self[f"control_{name}"], "help": CONTROL_HELP[name],
-                         "setting": self[setting[0]] if setting else (self["pose_strength"] if name == "pose" else None),
+                         "setting": self[setting[0]] if setting else self["pose_strength"] if name == "pose" else None,
                          "setting_help": setting[3] if setting else ""})
         return rows
 
@@ -174,7 +174,8 @@ class AgentsFields(forms.Form):
     def agents_model(self, data: dict) -> str:
         """The Agents model this post asks for, or "" (a Dream Machine request)."""
         what = data.get("what")
-        model = data.get("image_model") if what in ("image", "reframe_image", "image_edit", "layering") else data.get("model")
+        images = what in ("image", "reframe_image", "image_edit", "layering")
+        model = data.get("image_model") if images else data.get("model")
         return model if model in AGENTS_MODELS else ""
 
     def clean_agents(self, data: dict, model: str) -> None:

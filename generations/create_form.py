@@ -14,8 +14,8 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError
 
 from . import agents_form, catalog
-from .agents_form import (AGENTS_MODELS, AGENTS_WHAT, AUTO, EXTRA_RATIOS, RAY32, UNI_MODELS, AgentsFields, agents_models,
-                          dream_machine_offered)
+from .agents_form import (AGENTS_MODELS, AGENTS_WHAT, AUTO, EXTRA_RATIOS, RAY32, UNI_MODELS, AgentsFields,
+                          agents_models, dream_machine_offered)
 from .files import keyframe_still_needed
 from .models import IMAGE_KINDS, REFRAME_FIELDS, Generation, KeyframeImage, Kind, LumaAccount, kind_for_keyframes
 from .sources import finished, seconds_of

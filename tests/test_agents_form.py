@@ -110,7 +110,8 @@ def test_a_ray_32_hdr_exr_video_becomes_an_agents_row(account, alice):
 
 
 def test_a_ray_32_prompt_is_between_1_and_6000_characters(account, alice):
-    assert error(form(account, alice, **{**RAY, "prompt": ""}), "prompt") == "Prompt must be between 1 and 6000 characters"
+    assert error(form(account, alice, **{**RAY, "prompt": ""}), "prompt") == (
+        "Prompt must be between 1 and 6000 characters")
     assert error(form(account, alice, **{**RAY, "prompt": "x" * 6001}), "prompt") == (
         "Prompt must be between 1 and 6000 characters")
     assert form(account, alice, **{**RAY, "prompt": "Go"}).is_valid()  # Dream Machine wants 3 at least; Luma's Agents 1
@@ -299,7 +300,8 @@ def test_a_uni_1_image_takes_up_to_9_references_from_the_library_or_uploads(acco
 
 def test_uni_1_image_ratios_are_lumas_nine(account, alice):
     made = form(account, alice, what="image", image_model="uni-1", aspect_ratio="4:3", prompt="A fox")
-    assert error(made, "aspect_ratio") == "Invalid aspect_ratio '4:3'. Valid: 1:1, 1:2, 1:3, 16:9, 2:1, 2:3, 3:1, 3:2, 9:16"
+    assert error(made, "aspect_ratio") == (
+        "Invalid aspect_ratio '4:3'. Valid: 1:1, 1:2, 1:3, 16:9, 2:1, 2:3, 3:1, 3:2, 9:16")
 
 
 def test_an_image_edit_takes_a_source_and_up_to_8_references(account, alice):
