@@ -116,7 +116,9 @@ RECHECK_AFTER = timedelta(minutes=2)
 RECHECKS = 6
 # Before any generation of a kind and model has finished here, its duration is guessed from these (seconds, submit
 # to done; a third-party report puts a 5 s Ray 2 clip at 30-60 s, Luma publishes no times).
-PRIOR_SECONDS = {"ray-2": 60, "ray-flash-2": 30, "photon-1": 20, "photon-flash-1": 10}
+PRIOR_SECONDS = {"ray-2": 60, "ray-flash-2": 30, "photon-1": 20, "photon-flash-1": 10,
+                 # The Agents API: "a typical 5 s/720p video finishes in under 2 minutes"; 2K images in tens of seconds.
+                 "ray-3.2": 90, "uni-1": 45, "uni-1-max": 50}
 PRIOR_BY_KIND = {Kind.UPSCALE: 45, Kind.ADD_AUDIO: 30}
 # Median durations are recomputed at most this often per (kind, model), not on every callback.
 DURATION_CACHE_SECONDS = 60

@@ -108,12 +108,14 @@ def agents_request(row: Generation, client: AgentsClient | None = None) -> dict:
     refs = _Refs(row, client)
     options = row.options or {}
     kind = AGENTS_TYPES.get(Kind(row.kind))
-    body = {"model": row.model, "type": kind, "prompt": row.prompt or None, "user_id": user_token(row.owner)}
+    # The prompt is always sent, also empty: layering takes none, and for the other types Luma's own length
+    # message is the clearest answer.
+    body = {"model": row.model, "type": kind, "prompt": row.prompt, "user_id": user_token(row.owner)}
     if kind in ("image", "image_edit", "layering"):
         body["aspect_ratio"] = row.aspect_ratio or None if kind == "image" else None
         body["output_format"] = options.get("format")
         body["style"] = options.get("style")
-        images = [refs.image(item.get("url")) for item in options.get("image_ref") or [] if item.get("url")]
+        images = [refs.item(item) for item in options.get("image_ref") or [] if item.get("url") or item.get("generation")]
         body["image_ref"] = images or None
         if kind != "image":
             body["source"] = refs.source()
@@ -130,7 +132,7 @@ def agents_request(row: Generation, client: AgentsClient | None = None) -> dict:
         video["end_frame"] = refs.frame(row.frame1_generation, row.frame1_url)
         keyframes = options.get("keyframes") or []
         if keyframes:
-            video["keyframes"] = [refs.image(item["url"]) for item in keyframes]
+            video["keyframes"] = [refs.item(item) for item in keyframes]
             video["keyframe_indexes"] = [int(item["index"]) for item in keyframes]
     elif kind == "video_edit":
         body["source"] = refs.source()
@@ -175,9 +177,19 @@ class _Refs:
     def image(self, url: str) -> dict:
         return self.upload_or_url(url, video=False)
 
-    def generation(self, generation: Generation, still: bool) -> dict:
-        """An Agents generation by its id; a Dream Machine one by our archived copy (uploaded) or Luma's URL."""
-        if generation.provider == Provider.AGENTS and generation.luma_id:
+    def item(self, item: dict) -> dict:
+        """A reference or keyframe from the options: a library generation (by our archived copy: Agents output
+        URLs expire within the hour, and Luma takes generation ids only for sources and start/end frames) or an
+        address."""
+        generation = Generation.objects.filter(pk=item.get("generation")).first() if item.get("generation") else None
+        if generation is not None:
+            return self.generation(generation, still=True, by_id=False)
+        return self.image(item["url"])
+
+    def generation(self, generation: Generation, still: bool, by_id: bool = True) -> dict:
+        """An Agents generation by its id (where Luma takes one); otherwise our archived copy (uploaded) or Luma's
+        URL."""
+        if by_id and generation.provider == Provider.AGENTS and generation.luma_id:
             return {"generation_id": generation.luma_id}
         if generation.is_archived and self.client is not None:
             path = Path(generation.archive_file.path)

@@ -201,3 +201,21 @@ def test_each_provider_has_its_own_admission_budget(alice, luma_sim, luma_settin
 
     assert set(admission.admit()) == {agents.pk}
     assert Generation.objects.get(pk=v1.pk).state == State.PENDING
+
+
+def test_a_library_image_as_a_reference_is_sent_as_our_copy_and_layering_needs_no_prompt(alice, luma_sim,
+                                                                                          luma_settings, jobs):
+    photo = run_to_done(ask(alice, kind=Kind.IMAGE, prompt="A red bicycle"), luma_sim, jobs)
+    styled = run_to_done(ask(alice, kind=Kind.IMAGE, prompt="The same bicycle at night",
+                             options={"image_ref": [{"url": photo.image_url, "generation": photo.pk}]}),
+                         luma_sim, jobs)
+    layered = run_to_done(ask(alice, kind=Kind.LAYERING, source=photo, prompt=""), luma_sim, jobs)
+
+    assert_archived_like_luma(styled, luma_sim)
+    assert_archived_like_luma(layered, luma_sim)
+    sent = {g["id"]: g["request"] for g in made(luma_sim)}
+    (ref,) = sent[styled.luma_id]["image_ref"]
+    assert set(ref) == {"file_id"}  # our archived copy, uploaded: Luma's output URL would expire within the hour
+    files = {f["id"]: f for f in sim(luma_sim, "GET", "/files")["files"]}
+    assert files[ref["file_id"]]["size_bytes"] == Path(photo.archive_file.path).stat().st_size
+    assert sent[layered.luma_id]["source"] == {"generation_id": photo.luma_id}
