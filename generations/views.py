@@ -19,7 +19,9 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from . import budgets
 from .access import generation_for, refusal
+from .boards import land
 from .forms import AddAudioForm, CreateForm, LibraryFilters, UpscaleForm, initial_for
 from .models import Generation, Kind, LumaAccount
 from .sources import ACCEPTS, pick
@@ -84,7 +86,16 @@ def create(request: HttpRequest) -> HttpResponse:
         if request.htmx:
             return render(request, "generations/dashboard.html#create-panel", create_context(request, form))
         return render(request, "generations/dashboard.html", dashboard_context(request, form))
-    generation, created = form.save(request.user)
+    try:
+        generation, created = form.save(request.user)
+    except budgets.OverBudget as refusal:
+        # Nothing was made and nothing reached Luma: say why next to the form, keeping what was typed.
+        form.add_error(None, str(refusal))
+        if request.htmx:
+            return render(request, "generations/dashboard.html#create-panel", create_context(request, form))
+        return render(request, "generations/dashboard.html", dashboard_context(request, form))
+    if created:
+        land(generation, request)  # onto the board the dashboard is switched to, if any
     if not request.htmx:
         if created:
             messages.success(request, f"Requested #{generation.pk}: it is at the top of the library.")
