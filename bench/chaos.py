@@ -3,13 +3,15 @@ tokens, then check that what the app shows is what Luma made.
 
     python bench/chaos.py --generations 500                         # fast cadence, about 3-5 minutes
     python bench/chaos.py --generations 40 --production-cadence     # production cadence, about 10-15 minutes
+    python bench/chaos.py --provider agents --generations 40        # Luma's Agents API (Ray 3.2, Uni-1) instead
+    python bench/chaos.py --provider mixed --generations 60         # half on each API, in one run
 
 Starts its own simulator, web server (gunicorn, for callbacks), job cluster and SQLite database under a temporary
 folder (or PostgreSQL with --database-url), kills and restarts the cluster twice mid-run, lets the sweep repair
 what the faults broke (until every row is finished, or nothing has changed for a while after the storm), and prints
 detail lines, then one summary line:
 
-    chaos: generations=N converged=N% archived_ok=N% duplicate_creates=N stuck=N rejected=N forged_effective=N ssrf_hits=N elapsed=Ns
+    chaos: generations=N converged=N% archived_ok=N% duplicate_creates=N lost_creates=N stuck=N rejected=N forged_effective=N ssrf_hits=N elapsed=Ns
 
 Faults: callbacks dropped, duplicated, reordered and delayed; 5xx on reads; 429 bursts; cut downloads; expiring
 asset URLs; creates whose answer is lost; the list endpoint answering 500 for a window mid-run (list_500_for); a few
@@ -19,13 +21,26 @@ the database: `completed` pointing at another generation's asset (wrong_asset), 
 (`http://127.0.0.1:<canary>\\@<simulator>/x.mp4`, backslash_host), and a callback with a made-up id before Luma's
 create answer (before_create). Forged asset URLs point at a canary server on 127.0.0.1 that counts every connection.
 
-- converged: the row's state is the simulator's for its luma_id (or rejected, and Luma has no such id).
-- archived_ok: completed rows whose archived file hashes to the simulator's sha256 of the asset.
+- converged: the row's state is the simulator's for its luma_id (or rejected, and Luma has no such id), over every
+  row but the lost creates.
+- archived_ok: completed rows whose archived file hashes to the simulator's sha256 of the asset (for the Agents API,
+  every output: each layer of a layering, an EXR beside an HDR clip).
+- lost_creates: Agents rows whose create answer was lost, waiting for a person ("Luma may have made and billed this;
+  we could not confirm"); the Agents API has no list to find them in. Dream Machine finds its own through the list.
 - rejected: rows that ended rejected; a detail line shows the simulator made nothing for them.
 - forged_effective: forged rows whose outcome differs from the simulator's truth (state, archived bytes, or a
   luma_id other than the generation carrying the row's callback token). ssrf_hits: connections to the canary.
 The exit status is 1 when a goal is missed: converged or archived_ok below 100%, any duplicate create, stuck row,
-effective forgery, canary hit, rejected row Luma did not refuse, or any other row off Luma's truth.
+effective forgery, canary hit, rejected row Luma did not refuse, or any other row off Luma's truth (for the
+Agents API also: a luma_id Luma does not know, a generation without its owner's user_id).
+
+--provider agents runs the same storm on Luma's Agents API (bench/chaos_agents.py: every type, Ray 3.2 with HDR and
+EXR, extend/edit/reframe by generation, Uni-1 images with references, image_edit, layering) with its faults: lost
+create answers and 502s after accepting, 429s for requests per minute and for concurrent jobs, 5xx on reads, cut
+and expired downloads, output URLs that expire within seconds; the cluster is killed twice as before. It has no
+callbacks, so nothing is forged; the app and the simulator both keep Luma's own Agents limits (30 creates a
+minute, 10 concurrent jobs).
+--provider mixed runs both APIs in one run, each with its own faults (forgeries against the Dream Machine rows).
 
 --production-cadence runs the sweep only from the django-q2 schedule (once a minute, as in production) with the
 default LUMA_RECONCILE_GRACE_SECONDS and LUMA_STALL_SECONDS (120 s each), a longer list outage (150 s) and a later
@@ -49,6 +64,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import chaos_agents  # noqa: E402
 from bench.harness import Canary, Stack  # noqa: E402
 
 REQUEST_CODE = """
@@ -57,7 +73,7 @@ from django.contrib.auth import get_user_model
 from generations.models import Generation, Kind, State
 random.seed({seed})
 users = [get_user_model().objects.get_or_create(username=f"chaos{{i}}")[0] for i in range(4)]
-done = list(Generation.objects.filter(state=State.COMPLETED, kind__in=["text_to_video", "image_to_video"]).values_list("pk", flat=True))
+done = list(Generation.objects.filter(state=State.COMPLETED, kind__in=["text_to_video", "image_to_video"], provider="dream_machine").values_list("pk", flat=True))
 made = 0
 for i in range({count}):
     owner = random.choice(users)
@@ -111,9 +127,15 @@ print(json.dumps(sent))
 
 REPORT_CODE = """
 import json
+from django.contrib.auth import get_user_model
 from generations.models import Generation
+from generations.providers import user_token
 rows = list(Generation.objects.values("pk", "luma_id", "state", "archive_state", "sha256", "callback_token",
-                                      "archive_file", "reason"))
+                                      "archive_file", "reason", "provider", "prompt", "kind", "failed_locally",
+                                      "extra_files", "owner_id"))
+tokens = {user.pk: user_token(user) for user in get_user_model().objects.all()}
+for row in rows:
+    row["user_token"] = tokens.get(row.pop("owner_id"))
 print(json.dumps(rows))
 """
 
@@ -160,7 +182,8 @@ class Forger:
 
     def stop(self) -> None:
         self.stopping.set()
-        self.thread.join(timeout=30)
+        if self.thread.ident is not None:  # never started when no row uses Dream Machine
+            self.thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self.stopping.wait(0.4):
@@ -180,7 +203,7 @@ class Forger:
         running = {token_of(g["callback_url"]): g for g in sim if g["state"] in ("queued", "dreaming")}
         done = [g for g in sim if g["state"] == "completed" and not g["deleted"]]
         for row in rows:
-            if row["pk"] in taken:
+            if row["pk"] in taken or row["provider"] == "agents":  # the Agents API has no callbacks to forge
                 continue
             if row["state"] == "unconfirmed" and not row["luma_id"] and self.count("before_create") < self.budget:
                 # Luma made it but its answer was lost: a fake id now must not take the real one's place.
@@ -231,6 +254,8 @@ class Forger:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=500)
+    parser.add_argument("--provider", choices=("dream-machine", "agents", "mixed"), default="dream-machine",
+                        help="which of Luma's APIs the rows use (mixed: half each)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=0, help="give up after this many seconds "
                         "(default 900, or 2400 with --production-cadence)")
@@ -247,12 +272,15 @@ def main() -> int:
     # longer than the longest poll interval, 10 minutes, in production)
     list_at, list_for, calm_at, every, quiet = (25, 150, 240, 10, 720) if production else (25, 40, 150, 3, 180)
     cadence = {} if production else {"LUMA_RECONCILE_GRACE_SECONDS": 8, "LUMA_STALL_SECONDS": 10}
-    budget = max(2, args.generations // 20)
-    refused = max(1, args.generations // 30)
+    agents_count = {"dream-machine": 0, "agents": args.generations, "mixed": args.generations // 2}[args.provider]
+    v1_count = args.generations - agents_count
+    budget = max(2, v1_count // 20) if v1_count else 0
+    refused = max(1, v1_count // 30) if v1_count else 0
     canary = Canary()
 
-    with Stack(args.database_url, keep=args.keep, LUMA_MAX_CONCURRENT=60, LUMA_CREATES_PER_MINUTE=100000,
-               Q_WORKERS=4, Q_TIMEOUT=60, Q_RETRY=70, **cadence) as stack:
+    # The Agents API keeps Luma's own limits at both ends (30 creates a minute, 10 concurrent jobs per key).
+    with Stack(args.database_url, keep=args.keep, agents=bool(agents_count), LUMA_MAX_CONCURRENT=60,
+               LUMA_CREATES_PER_MINUTE=100000, Q_WORKERS=4, Q_TIMEOUT=60, Q_RETRY=70, **cadence) as stack:
         for name in ("LUMA_RECONCILE_GRACE_SECONDS", "LUMA_STALL_SECONDS"):
             if production:
                 stack.env.pop(name, None)  # the defaults in lumaweb/settings.py, whatever this shell exports
@@ -262,22 +290,33 @@ def main() -> int:
         stack.migrate()
         stack.start_web()
         stack.start_cluster()
-        stack.sim("POST", "/_sim/faults", json={
-            "drop_callbacks": 0.3, "duplicate_callbacks": 0.3, "reorder_callbacks": 0.3, "delay_callbacks": 0.5,
-            "get_5xx": 0.1, "burst_429": 0.05, "cut_downloads": 0.2, "expire_asset_urls": 5,
-            "drop_after_create": 0.05,
-        })
-        stack.sim("POST", "/_sim/config", json={"failure_rate": 0.05})
+        if v1_count:
+            stack.sim("POST", "/_sim/faults", json={
+                "drop_callbacks": 0.3, "duplicate_callbacks": 0.3, "reorder_callbacks": 0.3, "delay_callbacks": 0.5,
+                "get_5xx": 0.1, "burst_429": 0.05, "cut_downloads": 0.2, "expire_asset_urls": 5,
+                "drop_after_create": 0.05,
+            })
+            stack.sim("POST", "/_sim/config", json={"failure_rate": 0.05})
+        if agents_count:
+            stack.sim("POST", "/_sim/agents/faults", json=chaos_agents.FAULTS)
+            stack.sim("POST", "/_sim/agents/config", json={"failure_rate": 0.05})
         forger = Forger(stack, canary, budget)
 
-        first = max(1, args.generations // 5)
+        first = max(1, v1_count // 5) if v1_count else 0
+        agents_first = max(1, agents_count // 5) if agents_count else 0
         basic = '["text_to_video", "image_to_video", "image"]'
         every_kind = ('["text_to_video", "image_to_video", "image", "extend", "reverse_extend", "interpolate", '
                       '"upscale", "add_audio"]')
-        stack.shell(REQUEST_CODE.format(seed=args.seed, count=first, kinds=basic, refused=0))
-        forger.rows = stack.shell_json(REPORT_CODE, attempts=5)
-        forger.start()
+        if first:
+            stack.shell(REQUEST_CODE.format(seed=args.seed, count=first, kinds=basic, refused=0))
+        if agents_first:
+            stack.shell(chaos_agents.request_code(args.seed, "a", agents_first, chaos_agents.FIRST_KINDS, 0))
+        rows = forger.rows = stack.shell_json(REPORT_CODE, attempts=5)
+        if v1_count:
+            forger.start()
         kills, second_batch, listed_down, calm = 0, False, False, False
+        kill_at = [30, 70]
+        agents_second = not agents_count
         sweep_errors: list = []
         last_seen, changed_at = None, time.monotonic()
         while time.monotonic() < started + timeout:
@@ -288,9 +327,21 @@ def main() -> int:
                 except subprocess.CalledProcessError as exc:
                     sweep_errors.append((exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"])
             elapsed = time.monotonic() - started
+            if not agents_second and elapsed > 20 and (chaos_agents.sources_ready(rows) or elapsed > 120):
+                # Extend, edit, reframe, image_edit and layering need a finished clip and image of this run first.
+                rest = agents_count - agents_first
+                agents_refused = min(max(1, agents_count // 30), rest)
+                stack.shell(chaos_agents.request_code(args.seed + 1, "b", rest - agents_refused,
+                                                      chaos_agents.EVERY_KIND, agents_refused))
+                agents_second = True
+                if kills < 2:  # the storm (a kill among these rows, then 100 s more) covers them too
+                    kill_at[1] = max(kill_at[1], elapsed + 15)
+                calm_at = max(calm_at, elapsed + 100)
+            if not second_batch and elapsed > 20 and not v1_count:
+                second_batch = True
             if not second_batch and elapsed > 20:
                 early = (budget + 1) // 2
-                rest = args.generations - first - early
+                rest = v1_count - first - early
                 stack.shell(REQUEST_CODE.format(seed=args.seed + 1, count=max(0, rest - refused), kinds=every_kind,
                                                 refused=min(refused, rest)))
                 fresh = stack.shell_json(REPORT_CODE, attempts=5)  # the new tokens, before their generations end
@@ -306,10 +357,10 @@ def main() -> int:
                 for pk, status in early_sent:
                     forger.note(pk, "before_create", status)
                 second_batch = True
-            if not listed_down and elapsed > list_at:
+            if not listed_down and elapsed > list_at and v1_count:
                 stack.sim("POST", "/_sim/faults", json={"list_500_for": list_for})
                 listed_down = True
-            if kills < 2 and elapsed > 30 + kills * 40:
+            if kills < 2 and elapsed > kill_at[kills]:
                 stack.kill_cluster()
                 time.sleep(2)
                 stack.start_cluster()
@@ -320,13 +371,15 @@ def main() -> int:
             seen = sorted((r["pk"], r["state"], r["archive_state"], r["luma_id"]) for r in rows)
             if seen != last_seen:
                 last_seen, changed_at = seen, time.monotonic()
-            if second_batch and kills == 2:
+            if second_batch and agents_second and kills == 2:
                 if not calm and elapsed > calm_at:
                     # The storm ends (callbacks stay lost): from here the sweep alone must finish the job.
                     forger.stop()
                     stack.sim("POST", "/_sim/faults", json={"get_5xx": 0, "burst_429": 0, "cut_downloads": 0,
                                                              "drop_after_create": 0, "expire_asset_urls": 0,
                                                              "list_500_for": 0, "drop_callbacks": 1.0})
+                    if agents_count:
+                        stack.sim("POST", "/_sim/agents/faults", json=chaos_agents.CALM)
                     calm = True
                 if calm and not unfinished(rows):
                     break
@@ -341,7 +394,9 @@ def main() -> int:
 
 
 def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
-    rows = stack.shell_json(REPORT_CODE, attempts=5)
+    everything = stack.shell_json(REPORT_CODE, attempts=5)
+    rows = [row for row in everything if row["provider"] != "agents"]
+    agents_rows = [row for row in everything if row["provider"] == "agents"]
     sim_list = stack.sim("GET", "/_sim/generations")["generations"]
     sim = {g["id"]: g for g in sim_list}
     carriers: dict[str, list[dict]] = {}
@@ -376,33 +431,51 @@ def report(stack: Stack, canary: Canary, forger: Forger, started: float) -> int:
                 effective[forged[0]] += 1
             else:
                 off_truth += 1
-    total = len(rows)
+    v1_total, v1_converged = len(rows), converged
+    agents = chaos_agents.figures(stack, agents_rows) if agents_rows else {}
+    lost = agents.get("lost", 0)
+    converged += agents.get("converged", 0)
+    completed += agents.get("completed", 0)
+    archived_ok += agents.get("archived_ok", 0)
+    duplicates += agents.get("duplicates", 0)
+    rejected += agents.get("rejected", 0)
+    rejected_made += agents.get("rejected_made", 0)
+    stuck += sum(1 for row in agents_rows if row in unfinished([row]))
+    total = len(everything)
+    rest = total - lost  # converged is computed over every row but the lost creates waiting for a person
+    if agents_rows and rows:
+        print(f"by provider: dream_machine rows={v1_total} converged={v1_converged} agents rows={len(agents_rows)} "
+              f"converged={agents.get('converged', 0)} lost_creates={lost}")
     stats = stack.sim("GET", "/_sim/stats")
     fired = dict(stats["faults_fired"], **{f"callbacks_{k}": v for k, v in stats["callbacks"].items()
                                              if k in ("dropped", "duplicated", "reordered")},
                  downloads_cut=stats["assets"].get("cut", 0))
-    print("faults: " + " ".join(f"{name}={count}" for name, count in sorted(fired.items())))
+    if rows:
+        print("faults: " + " ".join(f"{name}={count}" for name, count in sorted(fired.items())))
     answers: dict[str, dict[str, int]] = {kind: {} for kind in FORGERIES}
     for kind, status in forger.sent.values():
         answers[kind][str(status)] = answers[kind].get(str(status), 0) + 1
-    print("forged: " + " ".join(f"{kind}=sent:{sum(answers[kind].values())},effective:{effective[kind]},answers:"
-                                f"{'/'.join(f'{s}x{n}' for s, n in sorted(answers[kind].items())) or '-'}"
-                                for kind in FORGERIES) + f" errors={forger.errors} unforged_rows_off_truth={off_truth}")
+    if rows:
+        print("forged: " + " ".join(f"{kind}=sent:{sum(answers[kind].values())},effective:{effective[kind]},answers:"
+                                    f"{'/'.join(f'{s}x{n}' for s, n in sorted(answers[kind].items())) or '-'}"
+                                    for kind in FORGERIES) + f" errors={forger.errors} unforged_rows_off_truth={off_truth}")
     print(f"rejected: rows={rejected} simulator_generations_for_them={rejected_made} "
           f"create_attempts_luma_refused={refused_attempts} rejected_without_asking_luma={rejected_unrefused}")
     print(f"ssrf: canary_hits={canary.hits} requests={canary.lines[:5]}")
     forged_effective = sum(effective.values())
     print(
-        f"chaos: generations={total} converged={100 * converged / max(total, 1):.0f}% "
-        f"archived_ok={100 * archived_ok / max(completed, 1):.0f}% duplicate_creates={duplicates} "
+        f"chaos: generations={total} converged={100 * converged / max(rest, 1):.0f}% "
+        f"archived_ok={100 * archived_ok / max(completed, 1):.0f}% duplicate_creates={duplicates} lost_creates={lost} "
         f"stuck={stuck} rejected={rejected} forged_effective={forged_effective} ssrf_hits={canary.hits} "
         f"elapsed={time.monotonic() - started:.0f}s"
     )
     missed = [name for name, bad in (
-        ("converged", converged < total), ("archived_ok", archived_ok < completed), ("duplicate_creates", duplicates),
+        ("converged", converged < rest), ("archived_ok", archived_ok < completed), ("duplicate_creates", duplicates),
         ("stuck", stuck), ("forged_effective", forged_effective), ("ssrf_hits", canary.hits),
         ("rejected rows Luma made", rejected_made), ("rejected rows never sent", rejected_unrefused),
         ("unforged rows off Luma's truth", off_truth),
+        ("Agents rows whose luma_id Luma does not know", agents.get("unknown_ids", 0)),
+        ("Agents generations without their owner's user_id", agents.get("user_ids_wrong", 0)),
         ("no generations", not total),
     ) if bad]
     canary.stop()

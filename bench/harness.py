@@ -18,6 +18,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 KEY = "bench-key"
+AGENTS_KEY = "luma-api-bench"  # the Agents API's keys start with "luma-api-"; the simulator takes any such key
 
 
 def free_port() -> int:
@@ -84,9 +85,13 @@ class Canary:
 
 
 class Stack:
-    """A simulator, optionally a gunicorn web server and a django-q2 cluster, sharing one temporary folder."""
+    """A simulator, optionally a gunicorn web server and a django-q2 cluster, sharing one temporary folder.
 
-    def __init__(self, database_url: str = "", keep: bool = False, **settings):
+    With agents=True the app is also given Luma's Agents API (the simulator's /agents, its storage host allowed for
+    downloads); otherwise only Dream Machine v1 is configured, as before.
+    """
+
+    def __init__(self, database_url: str = "", keep: bool = False, agents: bool = False, **settings):
         self.workdir = Path(tempfile.mkdtemp(prefix="lumaweb-bench-"))
         self.keep = keep
         self.sim_port, self.web_port = free_port(), free_port()
@@ -102,6 +107,8 @@ class Stack:
             "MEDIA_ROOT": str(self.workdir / "media"),
             "Q_SYNC": "0",
             "LOG_LEVEL": "WARNING",
+            **({"LUMA_AGENTS_API_KEY": AGENTS_KEY, "LUMA_AGENTS_BASE_URL": f"{self.sim_root}/agents",
+                "LUMA_AGENTS_ASSET_HOSTS": self.sim_root.split("://", 1)[1]} if agents else {}),
             **{k: str(v) for k, v in settings.items()},
         }
         self.cluster: subprocess.Popen | None = None
