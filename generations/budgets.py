@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django import forms
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, IntegerField, Value, When
 from django.utils import timezone
 
 from .models import Generation, LumaAccount, Profile, State
@@ -25,7 +25,9 @@ NOT_BILLED = (State.FAILED, State.REJECTED)
 
 
 def _spent(rows) -> int:
-    groups = (rows.exclude(state__in=NOT_BILLED).values("kind", "model", "resolution", "duration")
+    # Grouped in this order, SQLite finds the month's rows through the created_at index; grouped by kind first, it
+    # reads the whole table through duration_idx instead (about 0.1 s at 100,000 rows on every dashboard).
+    groups = (rows.exclude(state__in=NOT_BILLED).values("duration", "resolution", "model", "kind")
               .annotate(count=Count("id")).order_by())
     return sum(estimate_cents(g["kind"], g["model"], g["resolution"], g["duration"]) * g["count"] for g in groups)
 
@@ -66,15 +68,17 @@ class Standing:
         return ""
 
 
-def standings(user) -> list[Standing]:
-    """The budgets that apply to `user`'s next request: their own, then the team's (only those that are set)."""
+def standings(user, spend: Usage | None = None) -> list[Standing]:
+    """The budgets that apply to `user`'s next request: their own, then the team's (only those that are set).
+    `spend`, this month's usage when the caller has it already, saves counting the month again."""
     found = []
     profile = Profile.objects.filter(user=user).first() if user is not None else None
     if profile is not None and profile.monthly_budget_cents is not None:
-        found.append(Standing("you", profile.monthly_budget_cents, spent_cents(user)))
+        mine = spend.by_person.get(user.get_username(), 0) if spend is not None else spent_cents(user)
+        found.append(Standing("you", profile.monthly_budget_cents, mine))
     team = LumaAccount.get().team_budget_cents
     if team is not None:
-        found.append(Standing("the team", team, spent_cents()))
+        found.append(Standing("the team", team, spend.total_cents if spend is not None else spent_cents()))
     return found
 
 
@@ -191,33 +195,59 @@ def model_name(model: str) -> str:
     return MODEL_NAMES.get(model, model or "unknown")
 
 
+def day_starts(start: datetime, end: datetime) -> list[datetime]:
+    """Midnight of each day from `start` to `end`, in the site's time zone (a day around a clock change is 23 or
+    25 hours long)."""
+    days, day = [], timezone.localtime(start).date()
+    while (midnight := timezone.make_aware(datetime(day.year, day.month, day.day))) < end:
+        days.append(midnight)
+        day += timedelta(days=1)
+    return days
+
+
+def day_number(days: list[datetime], lo: int = 0, hi: int | None = None):
+    """Which of `days` (their midnights) a row's created_at falls on, as a number the database works out by
+    comparisons, halving the range each time: a date function with a time zone is a Python call per row on
+    SQLite (most of a second at 100,000 rows), and a chain of 30 comparisons costs twice the whole scan."""
+    hi = len(days) - 1 if hi is None else hi
+    if lo == hi:
+        return Value(lo, output_field=IntegerField())
+    mid = (lo + hi + 1) // 2
+    return Case(When(created_at__lt=days[mid], then=day_number(days, lo, mid - 1)),
+                default=day_number(days, mid, hi), output_field=IntegerField())
+
+
 def usage(start: datetime, end: datetime) -> Usage:
     """Spend from `start` to `end`, priced the way budgets count it (`spent_cents`): one grouped query, so it costs
     about the same at 100 or 100,000 generations (the groups are people x days x prices)."""
+    days = day_starts(start, end)
     rows = Generation.objects.filter(created_at__gte=start, created_at__lt=end).exclude(state__in=NOT_BILLED)
-    groups = (rows.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-              .values("day", "owner__username", "kind", "model", "resolution", "duration")
-              .annotate(count=Count("id")).order_by())
+    groups = list(rows.annotate(day=day_number(days))
+                  .values_list("day", "owner_id", "kind", "model", "resolution", "duration")
+                  .annotate(count=Count("id")).order_by())
+    names = dict(get_user_model().objects.filter(pk__in={group[1] for group in groups})
+                 .values_list("pk", "username"))
     result = Usage(start, end)
     by_person, by_model, by_day, counts = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
     detail: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for group in groups:
-        cents = estimate_cents(group["kind"], group["model"], group["resolution"], group["duration"]) * group["count"]
-        person, model = group["owner__username"] or "(deleted account)", model_name(group["model"])
+    prices: dict[tuple, int] = {}
+    dates = [midnight.date() for midnight in days]
+    for day, owner_id, *key, count in groups:
+        key = tuple(key)
+        if key not in prices:
+            prices[key] = estimate_cents(*key)
+        cents = prices[key] * count
+        person, model = names.get(owner_id, "(deleted account)"), model_name(key[1])
         by_person[person] += cents
         by_model[model] += cents
-        by_day[group["day"]] += cents
-        counts[person] += group["count"]
-        line = detail[group["day"], person, model]
-        line[0] += group["count"]
+        by_day[dates[day]] += cents
+        counts[person] += count
+        line = detail[dates[day], person, model]
+        line[0] += count
         line[1] += cents
     result.by_person = dict(sorted(by_person.items(), key=lambda item: (-item[1], item[0])))
     result.by_model = dict(sorted(by_model.items(), key=lambda item: (-item[1], item[0])))
-    day, days = start.date(), {}
-    while day < end.date():
-        days[day] = by_day.get(day, 0)
-        day += timedelta(days=1)
-    result.by_day = days
+    result.by_day = {day: by_day.get(day, 0) for day in dates}
     result.counts = dict(counts)
     result.rows = [(d, p, m, c, cents) for (d, p, m), (c, cents) in sorted(detail.items())]
     return result

@@ -94,6 +94,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     """Spend this month (or ?month=YYYY-MM) per person, per model and per day; the whole team may look."""
     problem, (start, end) = _month(request)
     spend = budgets.usage(start, end)
+    this_month = start == budgets.month_bounds("")[0]
     context = {
         **page_context(request),
         "spend": spend,
@@ -103,7 +104,7 @@ def usage(request: HttpRequest) -> HttpResponse:
         "by_day": upright(spend.by_day),
         "previous": _shift(start, -1),
         "next": _shift(start, 1),
-        "standings": budgets.standings(request.user),
+        "standings": budgets.standings(request.user, spend) if this_month else [],
         "held": Generation.objects.visible().filter(state=State.HELD).count() if request.user.is_staff else 0,
     }
     return render(request, "generations/usage.html", context, status=400 if problem else 200)

@@ -377,12 +377,13 @@ VIDEO = {"prompt": "a fox", "model": "ray-2", "resolution": "720p", "duration": 
 
 
 def test_make_n_asks_for_a_set_sharing_one_batch(alice, jobs):
-    rows = variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, client_token="tok", **VIDEO)
+    rows, created = variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, client_token="tok", **VIDEO)
+    assert created
     assert len(rows) == 4 and len({row.batch for row in rows}) == 1 and rows[0].batch
     assert Generation.objects.filter(batch=rows[0].batch, state=State.PENDING).count() == 4
     # The same form post again (a double click) finds the set it made.
-    assert [row.pk for row in variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, client_token="tok", **VIDEO)] \
-        == [row.pk for row in rows]
+    again, created = variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, client_token="tok", **VIDEO)
+    assert [row.pk for row in again] == [row.pk for row in rows] and not created
     assert Generation.objects.count() == 4
     for n in (0, 5):
         with pytest.raises(ValueError, match="between 1 and 4"):
@@ -394,7 +395,7 @@ def test_a_set_over_budget_is_refused_whole(alice, jobs):
     with pytest.raises(budgets.OverBudget, match=r"you have \$5\.00 left this month; these 4 cost about \$7\.00"):
         variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, **VIDEO)
     assert not Generation.objects.exists()
-    assert len(variations.request_set(alice, 2, Kind.TEXT_TO_VIDEO, **VIDEO)) == 2
+    assert len(variations.request_set(alice, 2, Kind.TEXT_TO_VIDEO, **VIDEO)[0]) == 2
 
 
 def test_a_set_that_slips_over_budget_midway_leaves_no_rows(alice, jobs, monkeypatch):
@@ -412,7 +413,7 @@ def test_a_set_that_slips_over_budget_midway_leaves_no_rows(alice, jobs, monkeyp
 def test_a_set_does_not_starve_other_peoples_work(alice, bob, jobs, settings):
     """Alice's set of four and Bob's single request admit as alice, bob, alice, alice, alice."""
     settings.LUMA_MAX_CONCURRENT, settings.LUMA_CREATES_PER_MINUTE = 2, 100
-    alices = variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, **VIDEO)
+    alices, _ = variations.request_set(alice, 4, Kind.TEXT_TO_VIDEO, **VIDEO)
     bobs, _ = Generation.request(bob, kind=Kind.TEXT_TO_VIDEO, **VIDEO)
 
     places = admission.queue_positions()
@@ -420,3 +421,4 @@ def test_a_set_does_not_starve_other_peoples_work(alice, bob, jobs, settings):
     assert admission.admit() == [alices[0].pk, bobs.pk]
     owners = Generation.objects.filter(state=State.SUBMITTING).values("owner__username").annotate(n=Count("id"))
     assert {o["owner__username"]: o["n"] for o in owners} == {"alice": 1, "bob": 1}
+
