@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import luma, providers
-from .models import ArchiveState, Generation, GenerationEvent, Kind, State
+from .models import ArchiveState, Generation, GenerationEvent, State
 
 log = logging.getLogger("lumaweb.archive")
 Source = GenerationEvent.Source
@@ -292,21 +292,35 @@ def _outputs(row: Generation) -> list[dict]:
 
 
 def _layer(output: dict, position: int) -> dict:
-    layer = output.get("layer") if isinstance(output.get("layer"), dict) else {}
-    return {"index": layer.get("index", position), "label": str(layer.get("label") or "")[:60],
-            "description": str(layer.get("description") or "")[:300], "alpha_hint": layer.get("alpha_hint") or ""}
+    """What an output is: its type (video, image, exr) and, for a layer, its place, label and alpha hint."""
+    described = {"type": str(output.get("type") or "")}
+    layer = output.get("layer") if isinstance(output.get("layer"), dict) else None
+    if layer is not None:
+        described.update(index=layer.get("index", position), label=str(layer.get("label") or "")[:60],
+                         description=str(layer.get("description") or "")[:300],
+                         alpha_hint=layer.get("alpha_hint") or "")
+    return described
+
+
+EXTENSIONS = {"video": ".mp4", "exr": ".exr", "image": ".png"}
+
+
+def _extension(output: dict) -> str:
+    path = str(output.get("url") or "").split("?")[0].lower()
+    if path.endswith((".jpg", ".jpeg")):
+        return ".jpg"
+    return EXTENSIONS.get(str(output.get("type") or ""), Path(path).suffix[:8] or ".bin")
 
 
 def _fetch_extras(client: luma.LumaClient, row: Generation, mine) -> list[dict]:
-    """The outputs after the first (layering's further layers), each downloaded, hashed and moved into place;
-    the first is the row's own archive file. Errors propagate to the run's retry loop, like the main file's."""
-    if row.kind != Kind.LAYERING:
-        return []
+    """Every output after the first (layering's further layers, an HDR clip's EXR export), each downloaded, hashed
+    and moved into place; the first is the row's own archive file. Errors propagate to the run's retry loop,
+    like the main file's."""
     kept = []
     for position, output in enumerate(_outputs(row)[1:], start=1):
         part = _partial_path(row.pk).with_suffix(f".{position}.part")
         size, sha256 = _fetch(client, output["url"], part, mine)
-        name = f"archive/{row.pk}-layer{position}-{sha256[:12]}.png"
+        name = f"archive/{row.pk}-{position}-{sha256[:12]}{_extension(output)}"
         final = Path(settings.MEDIA_ROOT) / name
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, final)

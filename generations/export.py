@@ -97,9 +97,13 @@ def _files(generation: Generation) -> list[dict]:
             layer_path = Path(settings.MEDIA_ROOT) / layer.get("file", "")
             if layer.get("file") == generation.archive_file.name or not layer_path.is_file():
                 continue  # layer 0 is the archive file itself
-            label = slugify(layer.get("label") or "")[:30] or "layer"
-            found.append({"role": "layer", "path": str(layer_path),
-                          "arcname": f"layers/{stem}-{layer.get('index', 0)}-{label}{layer_path.suffix}",
+            if "index" in layer:
+                label = slugify(layer.get("label") or "")[:30] or "layer"
+                role, arcname = "layer", f"layers/{stem}-{layer['index']}-{label}{layer_path.suffix}"
+            else:  # another output of the same generation, such as an HDR clip's EXR export
+                role = layer.get("type") or "extra"
+                arcname = f"extras/{stem}-{role}{layer_path.suffix}"
+            found.append({"role": role, "path": str(layer_path), "arcname": arcname,
                           "sha256": layer.get("sha256") or _sha256(str(layer_path))})
     if generation.poster:
         path = generation.poster.path

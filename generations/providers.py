@@ -191,6 +191,11 @@ class _Refs:
         URL."""
         if by_id and generation.provider == Provider.AGENTS and generation.luma_id:
             return {"generation_id": generation.luma_id}
+        if still and generation.is_video and generation.poster and self.client is not None:
+            # A Dream Machine video where a still is wanted: its first frame (our poster) stands in.
+            path = Path(generation.poster.path)
+            return {"file_id": self.client.upload_file(path, "image/jpeg", purpose="input",
+                                                       user_id=user_token(self.row.owner))}
         if generation.is_archived and self.client is not None:
             path = Path(generation.archive_file.path)
             mime = "video/mp4" if generation.is_video else ("image/png" if path.suffix == ".png" else "image/jpeg")

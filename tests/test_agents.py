@@ -70,6 +70,11 @@ def test_a_ray_32_hdr_video_is_made_once_polled_and_archived_with_lumas_bytes(al
 
     truth = assert_archived_like_luma(row, luma_sim)
     assert truth["request"]["video"] == {"resolution": "1080p", "duration": "5s", "hdr": True, "exr_export": True}
+    # The EXR export is kept too, beside the MP4.
+    video, exr = row.extra_files
+    assert (video["type"], exr["type"]) == ("video", "exr") and exr["file"].endswith(".exr")
+    assert exr["sha256"] == truth["outputs"][1]["sha256"] == hashlib.sha256(
+        Path(row.archive_file.storage.path(exr["file"])).read_bytes()).hexdigest()
     assert truth["hdr"] and (truth["width"], truth["height"]) == (1920, 1080)
     assert truth["user_id"] == providers.user_token(alice) != str(alice.pk) and len(truth["user_id"]) == 32
     assert len(made(luma_sim)) == 1
