@@ -4,12 +4,12 @@
     .venv/bin/python bench/usage_page.py --database-url postgres://postgres@127.0.0.1:5432/lumaweb_bench_usage
 
 In one process, through Django's test client (middleware, session, templates; no network): one database holding
---rows generations in this month (20 people, seven models, every kind of outcome: about 6% failed, some
-refused, some held for approval, a few still on their way) and a tenth as many in the month before, which the page
-must leave out. The page is asked for by someone with a budget of their own, under a team budget. Each round asks for /usage/?month=... and /usage.csv?month=... once; the script prints the median
-server time of each (goal: under 200 ms) and the SQL queries each makes; then the same again after adding an index
-the usage query can be answered from alone (created_at, state, owner_id, kind, model, resolution, duration), which
-the app does not have yet.
+--rows generations in this month (20 people, six models, every kind of outcome: about 6% failed, some refused, some
+held for approval, a few still on their way) and a tenth as many in the month before, which the page must leave out.
+The page is asked for by someone with a budget of their own, under a team budget. Each round asks for
+/usage/?month=... and /usage.csv?month=... once; the script prints the median server time of each (goal: under
+200 ms) and the SQL queries each makes; then the same again after adding an index the usage query can be answered
+from alone (created_at, state, owner_id, kind, model, resolution, duration), which the app does not have yet.
 
 Evidence printed first: the rows counted (all, in the month, billable in the month), and the page's and the CSV's
 totals (the whole team's and each person's, in cents) compared with a direct SQL sum: every row joined to a price
@@ -63,8 +63,6 @@ def setup_django(workdir: Path, database_url: str) -> None:
 def fill(rows: int) -> tuple:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
-    from django.utils import timezone
-
     from generations.budgets import month_bounds
     from generations.models import Generation, LumaAccount, Profile, State
 
@@ -175,7 +173,8 @@ def run(args, workdir: Path, database_url: str) -> None:
 
     began = time.perf_counter()
     start, end, viewer, _ = fill(args.rows)
-    print(f"usage_page: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {connection.vendor}, TIME_ZONE={os.environ['TIME_ZONE']}, filled {args.rows:,} generations "
+    print(f"usage_page: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {connection.vendor}, "
+          f"TIME_ZONE={os.environ['TIME_ZONE']}, filled {args.rows:,} generations "
           f"in {MONTH} and {args.rows // 10:,} in the month before in {time.perf_counter() - began:.1f} s")
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(viewer)

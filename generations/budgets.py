@@ -208,7 +208,8 @@ def day_starts(start: datetime, end: datetime) -> list[datetime]:
 def day_number(days: list[datetime], lo: int = 0, hi: int | None = None):
     """Which of `days` (their midnights) a row's created_at falls on, as a number the database works out by
     comparisons, halving the range each time: a date function with a time zone is a Python call per row on
-    SQLite (the usage query took 3.5 times as long with it at 100,000 rows), and a chain of 30 comparisons costs twice the whole scan."""
+    SQLite (the usage query took 3.5 times as long with it at 100,000 rows), and a chain of 30 comparisons costs
+    twice the whole scan."""
     hi = len(days) - 1 if hi is None else hi
     if lo == hi:
         return Value(lo, output_field=IntegerField())

@@ -204,7 +204,8 @@ def settings_budgets(request: HttpRequest) -> HttpResponse:
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     """Requests held over budget, oldest first, each with what it would cost and why it waits."""
-    held = list(Generation.objects.visible().filter(state=State.HELD).select_related("owner").order_by("created_at", "pk"))
+    held = list(Generation.objects.visible().filter(state=State.HELD).select_related("owner")
+                .order_by("created_at", "pk"))
     for row in held:
         row.cost = budgets.usd(estimate_cents(row.kind, row.model, row.resolution, row.duration, row.options))
     return render(request, "generations/approvals.html", {**page_context(request), "held": held})
