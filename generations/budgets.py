@@ -72,7 +72,7 @@ def standings(user, spend: Usage | None = None) -> list[Standing]:
     """The budgets that apply to `user`'s next request: their own, then the team's (only those that are set).
     `spend`, this month's usage when the caller has it already, saves counting the month again."""
     found = []
-    profile = Profile.objects.filter(user=user).first() if user is not None else None
+    profile = Profile.read(user) if user is not None else None
     if profile is not None and profile.monthly_budget_cents is not None:
         mine = spend.by_person.get(user.get_username(), 0) if spend is not None else spent_cents(user)
         found.append(Standing("you", profile.monthly_budget_cents, mine))

@@ -13,7 +13,7 @@ from django import forms
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 
-from . import agents_form, catalog
+from . import agents_form, catalog, variations
 from .agents_form import (AGENTS_MODELS, AGENTS_WHAT, AUTO, EXTRA_RATIOS, RAY32, UNI_MODELS, AgentsFields,
                           agents_models, dream_machine_offered)
 from .files import keyframe_still_needed
@@ -198,6 +198,9 @@ class CreateForm(AgentsFields):
     video, video_edit and video_reframe, or Uni-1's image, and Edit image and Layers appear."""
 
     client_token = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    # "Make N": takes of the same settings from one submission, shown as a set (variations.py).
+    count = forms.TypedChoiceField(label="How many", choices=[(n, str(n)) for n in range(1, 5)], coerce=int,
+                                   initial=1, required=False, help_text="Takes with the same settings (1 to 4).")
     what = forms.ChoiceField(label="Make", choices=WHAT, initial="video", widget=forms.RadioSelect)
     prompt = forms.CharField(
         label="Prompt",
@@ -699,7 +702,7 @@ class CreateForm(AgentsFields):
             return existing, False  # before storing any upload again
         if model := self.agents_model(data):
             kind, fields = self.agents_row(owner, model)
-            return request_once(owner, kind, token, fields)
+            return self._request(owner, kind, token, fields)
         kind = self.kind
         if kind == Kind.IMAGE:
             fields = {"prompt": self.full_prompt(), "model": data["image_model"], "aspect_ratio": data["aspect_ratio"],
@@ -724,6 +727,14 @@ class CreateForm(AgentsFields):
                     fields[f"{slot}_generation"] = value
                 else:
                     fields[f"{slot}_url"] = self._image_url(slot, value, owner)
+        return self._request(owner, kind, token, fields)
+
+    def _request(self, owner, kind: Kind, token: str, fields: dict) -> tuple[Generation, bool]:
+        """One generation, or a set of `count` sharing a batch (all or nothing over a budget); returns the first."""
+        count = self.cleaned_data.get("count") or 1
+        if count > 1:
+            rows, created = variations.request_set(owner, count, kind, client_token=token, **fields)
+            return rows[0], created
         return request_once(owner, kind, token, fields)
 
 

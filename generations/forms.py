@@ -125,6 +125,9 @@ class LibraryFilters(forms.Form):
     def __init__(self, *args, **kwargs):
         # Its own ids: the create form on the same page has a "model" field too, and a label must find its field.
         super().__init__(*args, label_suffix="", auto_id="filter_%s", **kwargs)
+        # The teammates are read when the select is first shown or checked, once per form, not at each use.
+        found: list = []
+        self.fields["owner"].choices = lambda: found or found.extend(makers()) or found
 
     def value(self, name: str):
         if not hasattr(self, "cleaned_data"):

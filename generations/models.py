@@ -931,6 +931,16 @@ class Profile(models.Model):
         profile, _ = cls.objects.get_or_create(user=user)
         return profile
 
+    @classmethod
+    def read(cls, user) -> Profile:
+        """The user's profile for showing a page: read once per user object and never written (an unsaved one
+        with the defaults when there is none yet)."""
+        cached = getattr(user, "_lumaweb_profile", None)
+        if cached is None:
+            cached = cls.objects.filter(user=user).first() or cls(user=user)
+            user._lumaweb_profile = cached
+        return cached
+
 
 class Notification(models.Model):
     """Something a team member should hear about: their generation finished or failed, a comment, a mention."""

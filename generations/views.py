@@ -19,9 +19,10 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from . import budgets
+from . import budgets, presets
 from .access import generation_for, refusal
 from .boards import land
+from .roles import can_make, make_required
 from .forms import AddAudioForm, CreateForm, LibraryFilters, UpscaleForm, initial_for
 from .models import Generation, Kind, LumaAccount
 from .sources import ACCEPTS, pick
@@ -41,7 +42,7 @@ CONTINUE_HOW = {
     "reframe": "Reframe",
 }
 # The create form keeps these after a successful submit, so a second take needs only a new prompt.
-KEPT_SETTINGS = ("what", "model", "image_model", "resolution", "duration", "aspect_ratio", "mode", "media_from", "hdr",
+KEPT_SETTINGS = ("what", "count", "model", "image_model", "resolution", "duration", "aspect_ratio", "mode", "media_from", "hdr",
                  "exr_export", "style", "output_format", "layering_resolution")
 PICK_FIELD = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -49,6 +50,9 @@ PICK_FIELD = re.compile(r"^[a-z0-9_]{1,40}$")
 def create_context(request: HttpRequest, form: CreateForm, **extra) -> dict:
     return {
         **page_context(request, form.account),
+        "can_make": can_make(request.user),
+        "presets": presets.presets_for(request.user),
+        "recent_prompts": presets.recent_prompts(request.user),
         "form": form,
         "warning": public_url_warning(),
         "upload_limit": f"{settings.UPLOAD_MAX_BYTES / 1_048_576:.0f} MB",
@@ -59,7 +63,8 @@ def create_context(request: HttpRequest, form: CreateForm, **extra) -> dict:
 
 def dashboard_context(request: HttpRequest, form: CreateForm | None = None, **extra) -> dict:
     account = form.account if form else LumaAccount.get()
-    form = form or CreateForm(account=account, user=request.user)
+    # A preset just applied fills the form once (presets.py).
+    form = form or CreateForm(account=account, user=request.user, initial=presets.initial_for(request))
     return {**create_context(request, form, **extra), **library_context(request, LibraryFilters(request.GET))}
 
 
@@ -77,6 +82,7 @@ def _card_anchor(generation: Generation) -> str:
 
 
 @login_required
+@make_required
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
     """Ask for a generation from the create form; with htmx the new card appears at the top at once."""
@@ -102,13 +108,17 @@ def create(request: HttpRequest) -> HttpResponse:
         return redirect(_card_anchor(generation))
     fresh = CreateForm(account=account, user=request.user,
                        initial={name: form.cleaned_data.get(name) for name in KEPT_SETTINGS})
-    new_card = build_cards(card_rows(request.user).filter(pk=generation.pk), request.user)[0] if created else None
-    context = create_context(request, fresh, requested=generation, new_card=new_card)
+    # A set ("Make N") shows all its takes at once, first take on top.
+    made = card_rows(request.user).filter(batch=generation.batch) if generation.batch else card_rows(
+        request.user).filter(pk=generation.pk)
+    new_cards = build_cards(made.order_by("-pk"), request.user) if created else []
+    context = create_context(request, fresh, requested=generation, new_cards=new_cards)
     response = render(request, "generations/dashboard.html#create-response", context)
     return trigger_client_event(response, "generation-created", {"id": generation.pk})
 
 
 @login_required
+@make_required
 @require_GET
 def continue_generation(request: HttpRequest, pk: int, how: str) -> HttpResponse:
     """The create form filled in from a card: try again, extend, reverse extend, interpolate, loop remix, use as
@@ -131,6 +141,7 @@ def continue_generation(request: HttpRequest, pk: int, how: str) -> HttpResponse
 
 
 @login_required
+@make_required
 @require_GET
 def picker(request: HttpRequest) -> HttpResponse:
     """A picker's thumbnail grid: the newest finished videos or images, or those whose prompt matches `q`.
@@ -148,6 +159,7 @@ class VideoUploadForm(forms.Form):
 
 
 @login_required
+@make_required
 @require_POST
 def upload_video(request: HttpRequest) -> HttpResponse:
     """A source video sent ahead of the create form (htmx, on choosing the file), so the form post stays small
@@ -173,16 +185,22 @@ def _source_action(request: HttpRequest, pk: int, form_class, title: str, templa
     if source.can_continue:
         form = form_class(request.POST if request.method == "POST" else None, source=source)
         if request.method == "POST" and form.is_valid():
-            generation, created = form.save(request.user)
-            if created:
-                messages.success(request, f"Requested #{generation.pk}: {title.lower()} of #{source.pk}.")
-            return redirect(_card_anchor(generation))
+            try:
+                generation, created = form.save(request.user)
+            except budgets.OverBudget as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                if created:
+                    land(generation, request)
+                    messages.success(request, f"Requested #{generation.pk}: {title.lower()} of #{source.pk}.")
+                return redirect(_card_anchor(generation))
     status = 400 if request.method == "POST" else 200
     context = {**page_context(request), "source": source, "form": form, "title": title}
     return render(request, template_name, context, status=status)
 
 
 @login_required
+@make_required
 @require_http_methods(["GET", "POST"])
 def upscale(request: HttpRequest, pk: int) -> HttpResponse:
     """Upscale a finished video to a higher resolution (a new generation)."""
@@ -190,6 +208,7 @@ def upscale(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@make_required
 @require_http_methods(["GET", "POST"])
 def add_audio(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a soundtrack to a finished video (a new generation)."""

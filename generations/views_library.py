@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .admission import queue_positions
 from .forms import LibraryFilters
 from .models import DURATION_CACHE_SECONDS, ArchiveState, Favourite, Generation, Kind, LumaAccount
 from .models import State, _duration_cache, prior_duration
+from .roles import can_make
 from .words import failure_code_advice, friendly
 
 PAGE_SIZE = 12
@@ -78,7 +80,10 @@ def next_step(generation: Generation) -> tuple[str, str]:
     if generation.failed_locally:
         return ("Luma has not told us this failed: we stopped waiting. If Luma made it after all, this card "
                 "turns into the result by itself; trying again now could pay twice.", "Try again anyway")
-    coded = failure_code_advice((generation.raw or {}).get("failure_code") if isinstance(generation.raw, dict) else None)
+    # An Agents failure_code ends the reason, "(content_moderated)" (luma_agents.generation_from_agents); read from
+    # there, not from the raw JSON, which the library's cards do not load.
+    code = re.search(r"\(([a-z_]+)\)$", generation.reason or "")
+    coded = failure_code_advice(code.group(1) if code else None)
     if coded:
         return coded
     if any(word in reason for word in ("input frame", "frame moderation", "moderate image", "image")):
@@ -103,6 +108,7 @@ class Card:
     g: Generation
     favourite: bool
     may_change: bool
+    can_make: bool = True  # viewers (roles.py) are offered nothing that makes a generation
     position: int | None = None
     expected: timedelta | None = None
     # How many finished generations `expected` comes from (0: the model's prior).
@@ -242,6 +248,8 @@ class Card:
         """What can be made from this generation, as (label, address, fills the create form), by what it is:
         an image never offers extend, upscale or add audio, a video never "use as reference"."""
         pk, found = self.g.pk, []
+        if not self.can_make:
+            return found
         for how in uses(self.g):
             label = USE_LABELS[how]
             if how in ("modify", "reframe"):
@@ -343,11 +351,13 @@ def build_cards(rows, user) -> list[Card]:
     positions = queue_positions() if any(row.state == State.PENDING for row in rows) else {}
     # Similar generations (same kind and model) share an ETA.
     expected = expected_durations({(row.kind, row.model) for row in rows if row.state == State.DREAMING})
+    maker = can_make(user)
     return [
         Card(
             g=row,
             favourite=bool(getattr(row, "is_favourite", False)),
             may_change=may_change(user, row),
+            can_make=maker,
             position=positions.get(row.pk),
             expected=expected[row.kind, row.model][0] if (row.kind, row.model) in expected else None,
             samples=expected[row.kind, row.model][1] if (row.kind, row.model) in expected else 0,

@@ -255,8 +255,10 @@ def test_a_viewer_watches_but_cannot_make_anything(viewer_client, viewer, alice)
     assert Generation.objects.count() == 1 and not Preset.objects.exists()
 
 
-def test_a_viewers_dashboard_has_no_create_panel(viewer_client, alice_client):
-    assert 'id="create-panel"' not in viewer_client.get("/").content.decode()
+def test_a_viewers_dashboard_has_no_create_panel(viewer_client):
+    page = viewer_client.get("/").content.decode()
+    assert 'id="create-panel"' not in page and "You are a viewer on this team" in page
+    assert "Try again with these settings" not in page
 
 
 def test_a_creators_dashboard_still_has_the_create_panel(alice_client):
