@@ -5,9 +5,9 @@ existing account one)."""
 from functools import wraps
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models.signals import post_save
+from django.db.models.signals import post_migrate, post_save
 from django.dispatch import receiver
 
 CREATORS, VIEWERS = "Creators", "Viewers"
@@ -56,10 +56,20 @@ def role_of(user) -> str:
     return "creator" if can_make(user) else "viewer"
 
 
-def set_role(user, role: str) -> None:
-    """Make `user` a creator or a viewer (the group decides; staff keep what they are)."""
+def groups() -> tuple[Group, Group]:
+    """(Creators, Viewers), made when missing, Creators holding the make permission. Migration 0014 made them; a
+    database emptied since (a test flush) gets them back here and after every migrate."""
     creators, _ = Group.objects.get_or_create(name=CREATORS)
     viewers, _ = Group.objects.get_or_create(name=VIEWERS)
+    make = Permission.objects.filter(content_type__app_label="generations", codename="make_generation").first()
+    if make is not None and not creators.permissions.filter(pk=make.pk).exists():
+        creators.permissions.add(make)
+    return creators, viewers
+
+
+def set_role(user, role: str) -> None:
+    """Make `user` a creator or a viewer (the group decides; staff keep what they are)."""
+    creators, viewers = groups()
     if role == "viewer":
         user.groups.remove(creators)
         user.groups.add(viewers)
@@ -73,6 +83,12 @@ def set_role(user, role: str) -> None:
 @receiver(post_save, sender=get_user_model(), dispatch_uid="lumaweb-default-role")
 def new_accounts_are_creators(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        group = Group.objects.filter(name=CREATORS).first()
-        if group is not None:
-            instance.groups.add(group)
+        instance.groups.add(groups()[0])
+
+
+@receiver(post_migrate, dispatch_uid="lumaweb-roles")
+def roles_exist(sender, app_config=None, **kwargs):
+    """After migrate (and a test database's flush), the roles exist (the permission itself comes back first:
+    Django's own post_migrate handler for auth runs before this app's)."""
+    if app_config is not None and app_config.name == "generations":
+        groups()

@@ -167,7 +167,11 @@ def test_migration_0009_indexes_the_rows_already_there_and_the_index_survives_a_
     try:
         with connection.cursor() as cursor:
             assert search.FTS_TABLE not in connection.introspection.table_names(cursor)
-        old = make(["an old lantern", "an older kite"])
+        # Rows as the table was then: the model of migration 0008, not today's (which has later columns).
+        then = executor.loader.project_state(("generations", "0008_uploaded_media")).apps.get_model(
+            "generations", "Generation")
+        old = [then.objects.create(prompt=prompt, state=State.COMPLETED) for prompt in ("an old lantern",
+                                                                                       "an older kite")]
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
     rows = Generation.objects.all()
