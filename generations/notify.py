@@ -59,7 +59,8 @@ def generation_ended(pk: int) -> Notification | None:
     notification per generation and outcome, however often it is called (the row is locked while checking); a
     generation failed locally that Luma later completes gets both. None when there is nothing (new) to say."""
     with transaction.atomic():
-        generation = Generation.objects.select_for_update().filter(pk=pk).select_related("owner").first()
+        # Lock only the generation's row (owner is nullable: PostgreSQL refuses FOR UPDATE on an outer join).
+        generation = Generation.objects.select_for_update(of=("self",)).filter(pk=pk).select_related("owner").first()
         if generation is None or generation.owner is None or not generation.owner.is_active:
             return None
         if generation.state == State.COMPLETED:
