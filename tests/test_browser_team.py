@@ -1,0 +1,174 @@
+"""Browser tests for the team's money, roles and hand-over: a budget refusal shown beside the form before anything
+reaches Luma, a viewer who can watch and review but make nothing, and a ZIP export of a selection whose every file
+and metadata row matches the database. Debian's Chromium drives the live stack, as in test_browser.py."""
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from generations.models import Generation, Kind, Profile
+from generations.roles import set_role
+from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
+    ALICE,
+    BOB,
+    browser_context_args,
+    log_in,
+    no_broken_pages,
+    quick_passwords,
+    ready,
+    request_generation,
+    settled,
+    static_files_as_in_production,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+PLAYING = "v => !v.paused && v.currentTime > 0.3"
+
+
+def log_in_as_viewer(page: Page, url: str, user: tuple[str, str]) -> None:
+    """log_in() for someone who may not make anything: the dashboard opens on the viewer's panel instead."""
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Username").fill(user[0])
+    page.get_by_label("Password").fill(user[1])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Watching")).to_be_visible()
+    ready(page)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_request_over_the_budget_is_refused_beside_the_form_and_nothing_reaches_luma(page, luma_stack, alice):
+    Profile.objects.create(user=alice, monthly_budget_cents=100)  # $1.00 a month
+    log_in(page, luma_stack.url, ALICE)
+
+    panel = page.locator("#create-panel")
+    panel.get_by_label("Model", exact=True).select_option("ray-2")
+    panel.get_by_label("Resolution").select_option("720p")
+    panel.get_by_label("Duration").select_option("5s")
+    panel.get_by_label("Prompt", exact=True).fill("A lighthouse in a winter storm, waves breaking")
+    with page.expect_response(lambda response: response.url.endswith("/create/")):
+        panel.get_by_role("button", name="Generate").click()
+
+    panel = page.locator("#create-panel")  # htmx swapped the panel
+    expect(panel.get_by_text("Over budget: you have $1.00 left this month; this costs about $1.75.",
+                             exact=True)).to_be_visible()
+    expect(panel.get_by_label("Prompt", exact=True)).to_have_value("A lighthouse in a winter storm, waves breaking")
+    expect(panel.locator(".success")).to_have_count(0)
+    expect(page.locator("#cards article.card")).to_have_count(0)
+    expect(page.locator("#cards .empty")).to_be_visible()
+    assert Generation.objects.count() == 0
+    assert luma_stack.sim.creates()["count"] == 0
+
+
+def test_a_viewer_watches_and_reviews_but_can_make_nothing(page, luma_stack, alice, bob):
+    (kite,) = settled(request_generation(alice, "A red kite over the dunes at noon"))
+    set_role(bob, "viewer")
+    log_in_as_viewer(page, luma_stack.url, BOB)
+
+    expect(page.get_by_text("You are a viewer on this team")).to_be_visible()
+    expect(page.get_by_role("heading", name="Make something")).to_have_count(0)
+    expect(page.get_by_role("button", name="Generate")).to_have_count(0)
+    expect(page.locator("#create-form")).to_have_count(0)
+
+    card = page.locator(f"#card-{kite.pk}")
+    card.locator("summary").click()
+    menu = card.locator("details.menu")
+    expect(menu.get_by_role("link", name="Details")).to_be_visible()
+    expect(menu.get_by_role("link", name="Download")).to_be_visible()
+    for making in ("Try again with these settings", "Extend", "Reverse extend", "Upscale", "Add audio"):
+        expect(menu.get_by_role("link", name=making, exact=True)).to_have_count(0)
+    expect(menu.locator("[data-create-link]")).to_have_count(0)
+
+    # Typed in directly, the extend address is refused with the reason.
+    answer = page.goto(f"{luma_stack.url}/generations/{kite.pk}/continue/extend/")
+    assert answer.status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_text("You are a viewer on this team: you can watch, download, comment and review, but "
+                            "making generations (which spends the team's money) is for creators.")).to_be_visible()
+
+    # Watching and reviewing still work.
+    page.goto(f"{luma_stack.url}/")
+    ready(page)
+    card = page.locator(f"#card-{kite.pk}")
+    card.get_by_role("link", name=f"Play video #{kite.pk}").click()
+    video = card.locator("video")
+    expect(video).to_be_visible()
+    page.wait_for_function(PLAYING, arg=video.element_handle(), timeout=10_000)
+    assert video.evaluate("v => v.error") is None
+
+    page.get_by_role("button", name=f"Pick #{kite.pk}").click()
+    expect(page.locator(f"#card-{kite.pk} .review-mark")).to_have_text("Picked")
+    expect(page.get_by_role("button", name=f"Pick #{kite.pk}")).to_have_attribute("aria-pressed", "true")
+    picked = Generation.objects.get(pk=kite.pk)
+    assert (picked.review_mark, picked.reviewed_by) == ("picked", bob)
+    assert Generation.objects.count() == 1  # the viewer made nothing
+    assert luma_stack.sim.creates()["count"] == 1
+
+
+def test_an_exported_selection_holds_exactly_the_chosen_files_and_metadata_matching_the_database(page, luma_stack,
+                                                                                                  alice, bob):
+    kite, boat, tree = settled(request_generation(alice, "A red kite over the dunes at noon"),
+                               request_generation(bob, "A paper boat on a rainy street"),
+                               request_generation(alice, "A green tree in the wind"))
+    log_in(page, luma_stack.url, ALICE)
+    bar = page.locator("#selection")
+    page.get_by_label(f"Select #{kite.pk}").check()
+    page.get_by_label(f"Select #{boat.pk}").check()
+    expect(bar.get_by_role("status")).to_have_text("2 selected")
+    with page.expect_download() as info:
+        bar.get_by_role("button", name="Export").click()
+    download = info.value
+    assert download.failure() is None
+    assert download.suggested_filename.startswith("lumaweb-2-generations-")
+    assert download.suggested_filename.endswith(".zip")
+
+    rows = {row.pk: row for row in Generation.objects.filter(pk__in=[kite.pk, boat.pk]).select_related("owner")}
+    with zipfile.ZipFile(download.path()) as archive:
+        assert archive.testzip() is None
+        members = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(members.pop("metadata.json"))
+    table = list(csv.DictReader(io.StringIO(members.pop("metadata.csv").decode("utf-8"))))
+
+    assert meta["count"] == 2 and meta["exported_by"] == "alice"
+    records = {record["id"]: record for record in meta["generations"]}
+    assert set(records) == set(rows)  # the unselected tree is not in it
+    listed = {}
+    for pk, row in rows.items():
+        record = records[pk]
+        assert (record["prompt"], record["kind"], record["model"], record["made_by"], record["state"]) == (
+            row.prompt, row.kind, row.model, row.owner.username, row.state)
+        assert row.kind == Kind.TEXT_TO_VIDEO and row.sha256
+        files = {item["role"]: item for item in record["files"]}
+        assert set(files) == {"video", "poster"}
+        assert files["video"]["path"].startswith(f"videos/{pk}-") and files["video"]["path"].endswith(".mp4")
+        assert files["video"]["sha256"] == row.sha256  # the archive job's digest of the file it kept
+        with open(row.archive_file.path, "rb") as kept:
+            assert sha256(kept.read()) == row.sha256
+        assert files["poster"]["path"].startswith(f"posters/{pk}.")
+        with open(row.poster.path, "rb") as poster:
+            assert files["poster"]["sha256"] == sha256(poster.read())
+        listed.update({item["path"]: item["sha256"] for item in record["files"]})
+
+    # Every file in the ZIP is listed in the metadata, and its bytes are what the metadata (and database) say.
+    assert set(members) == set(listed)
+    for name, data in members.items():
+        assert sha256(data) == listed[name], name
+
+    # The CSV says the same, row by row.
+    assert [int(line["id"]) for line in table] == sorted(rows)
+    for line in table:
+        row, record = rows[int(line["id"])], records[int(line["id"])]
+        assert (line["prompt"], line["kind"], line["model"], line["made_by"]) == (
+            row.prompt, row.kind, row.model, row.owner.username)
+        video = next(item for item in record["files"] if item["role"] == "video")
+        assert (line["file"], line["file_sha256"]) == (video["path"], row.sha256)
+        assert sha256(members[line["file"]]) == line["file_sha256"]
+        assert sha256(members[line["poster"]]) == line["poster_sha256"]
