@@ -1,6 +1,7 @@
 """From Luma saying "completed" to a playable video on the card, with callbacks working and with every one lost.
 
     python bench/time_to_playable.py [--generations 6] [--seconds 40]
+    python bench/time_to_playable.py --provider agents [--generations 6]   # Ray 3.2: no callbacks at all
 
 Runs the real stack (simulator, web server, job cluster with its sweep schedule and the follower). A warm-up
 batch gives the app its history of durations (as a team has after its first day), then each scenario makes
@@ -32,7 +33,8 @@ from django.contrib.auth import get_user_model
 from generations.models import Generation, Kind
 user = get_user_model().objects.get_or_create(username="bench")[0]
 for i in range({count}):
-    Generation.request(user, kind=Kind.TEXT_TO_VIDEO, prompt=f"{label} clip {{i}}", model="ray-2")
+    Generation.request(user, kind=Kind.TEXT_TO_VIDEO, prompt=f"{label} clip {{i}}", model="{model}",
+                       provider="{provider}")
 """
 STATUS = """
 import json
@@ -52,29 +54,33 @@ print(json.dumps(rows))
 class Observer(threading.Thread):
     """Notes the wall-clock time each simulator generation is first seen completed (0.2 s resolution)."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, agents: bool):
         super().__init__(daemon=True)
         self.stack, self.seen, self.stop = stack, {}, threading.Event()
+        self.path = "/_sim/agents/generations" if agents else "/_sim/generations"
+        self.agents = agents
 
     def run(self) -> None:
         while not self.stop.is_set():
             now = time.time()
-            for g in self.stack.sim("GET", "/_sim/generations")["generations"]:
+            for g in self.stack.sim("GET", self.path)["generations"]:
                 if g["state"] == "completed" and g["id"] not in self.seen:
-                    self.seen[g["id"]] = (now, g["sha256"])
+                    sha = g["outputs"][0]["sha256"] if self.agents else g["sha256"]
+                    self.seen[g["id"]] = (now, sha)
             time.sleep(0.2)
 
 
-def api_calls(stack: Stack) -> int:
-    routes = stack.sim("GET", "/_sim/stats")["requests"]
-    return sum(n for route, n in routes.items() if route.split(" ")[1].startswith("/generations")
+def api_calls(stack: Stack, agents: bool) -> int:
+    routes = stack.sim("GET", "/_sim/agents/stats" if agents else "/_sim/stats")["requests"]
+    return sum(n for route, n in routes.items() if " /" in route and "/generations" in route.split(" ")[1]
                and not route.endswith(("/camera_motion/list", "/concepts/list")))
 
 
 def scenario(stack: Stack, observer: Observer, label: str, drop: float, count: int, seconds: float) -> None:
     stack.sim("POST", "/_sim/faults", json={"drop_callbacks": drop})
-    calls_before = api_calls(stack)
-    stack.shell(REQUEST.format(count=count, label=label))
+    calls_before = api_calls(stack, observer.agents)
+    model, provider = ("ray-3.2", "agents") if observer.agents else ("ray-2", "dream_machine")
+    stack.shell(REQUEST.format(count=count, label=label, model=model, provider=provider))
     deadline = time.monotonic() + seconds * 8 + 120
     rows = []
     while time.monotonic() < deadline:
@@ -82,7 +88,7 @@ def scenario(stack: Stack, observer: Observer, label: str, drop: float, count: i
         if rows and all(r["archive_state"] == "done" for r in rows):
             break
         time.sleep(2)
-    calls = api_calls(stack) - calls_before
+    calls = api_calls(stack, observer.agents) - calls_before
     lags, downloads, playable, hashes_ok = [], [], [], 0
     for r in rows:
         seen = observer.seen.get(r["luma_id"])
@@ -105,19 +111,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=40)
+    parser.add_argument("--provider", choices=["dream-machine", "agents"], default="dream-machine",
+                        help="agents: Ray 3.2 through the Agents API, which never calls back (about 56 s a clip here)")
     args = parser.parse_args()
     queued = 3.0
-    with Stack(LUMA_STALL_SECONDS=120) as stack:
+    agents = args.provider == "agents"
+    with Stack(LUMA_STALL_SECONDS=120, agents=agents) as stack:
         stack.start_simulator("--seed", "1", "--queued-seconds", str(queued),
                               "--dreaming-seconds", str(args.seconds - queued))
         stack.migrate()
         stack.start_web()
         stack.start_cluster()
-        observer = Observer(stack)
+        observer = Observer(stack, agents)
         observer.start()
         scenario(stack, observer, "warmup", 0.0, 4, args.seconds)
-        scenario(stack, observer, "callbacks-working", 0.0, args.generations, args.seconds)
-        scenario(stack, observer, "callbacks-lost", 1.0, args.generations, args.seconds)
+        if agents:
+            scenario(stack, observer, "agents-no-callbacks", 0.0, args.generations, args.seconds)
+        else:
+            scenario(stack, observer, "callbacks-working", 0.0, args.generations, args.seconds)
+            scenario(stack, observer, "callbacks-lost", 1.0, args.generations, args.seconds)
         observer.stop.set()
     print(f"({datetime.now():%Y-%m-%d %H:%M}; the card shows a stored result at its next 2 s poll)")
 
