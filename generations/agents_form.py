@@ -402,14 +402,7 @@ class AgentsFields(forms.Form):
             options["keyframes"] = [{**self._agents_ref(name, image, owner), "index": index}
                                     for name, image, index in sorted(self.keyframes, key=lambda k: k[2])]
             return Kind.IMAGE_TO_VIDEO, {**fields, "options": {k: v for k, v in options.items() if v}}
-        for slot, frame in self.frames.items():
-            if not frame:
-                continue
-            frame_type, value = frame
-            if frame_type == "generation":
-                fields[f"{slot}_generation"] = value
-            else:
-                fields[f"{slot}_url"] = self._image_url(slot, value, owner)
+        fields.update(self._frame_fields(owner))
         kind = kind_for_keyframes({slot: {"type": frame[0]} for slot, frame in self.frames.items() if frame})
         return kind, {**fields, "options": {k: v for k, v in options.items() if v}}
 

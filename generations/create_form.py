@@ -636,6 +636,19 @@ class CreateForm(AgentsFields):
             return KIND_OF_WHAT[what]
         return kind_for_keyframes({slot: {"type": frame[0]} for slot, frame in self.frames.items() if frame})
 
+    def _frame_fields(self, owner) -> dict:
+        """The row's start and end frames as chosen: a library generation (frame0_generation) or an address
+        (frame0_url: an upload's, a library image's or as typed)."""
+        fields = {}
+        for slot, frame in self.frames.items():
+            if frame:
+                frame_type, value = frame
+                if frame_type == "generation":
+                    fields[f"{slot}_generation"] = value
+                else:
+                    fields[f"{slot}_url"] = self._image_url(slot, value, owner)
+        return fields
+
     def _image_url(self, slot: str, value, owner) -> str:
         """The address Luma fetches for an image slot: our upload's public URL, a library image's, or as typed."""
         if slot in self.uploads:
@@ -719,14 +732,7 @@ class CreateForm(AgentsFields):
                 "loop": bool(data.get("loop")),
                 "concepts": list(data.get("concepts") or []),
             }
-            for slot, frame in self.frames.items():
-                if not frame:
-                    continue
-                frame_type, value = frame
-                if frame_type == "generation":
-                    fields[f"{slot}_generation"] = value
-                else:
-                    fields[f"{slot}_url"] = self._image_url(slot, value, owner)
+            fields.update(self._frame_fields(owner))
         return self._request(owner, kind, token, fields)
 
     def _request(self, owner, kind: Kind, token: str, fields: dict) -> tuple[Generation, bool]:
