@@ -1,5 +1,5 @@
-"""Serving stored files: archived videos and posters to the team, uploaded keyframes, references and source
-videos to Luma.
+"""Serving stored files: archived videos, posters and further outputs (layers, EXR exports) to the team, uploaded
+keyframes, references and source videos to Luma.
 
 Videos are answered with HTTP Range support so a browser can seek, also without a proxy in front.
 """
@@ -8,9 +8,12 @@ import mimetypes
 import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, TextField
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -28,6 +31,8 @@ RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 CHUNK = 256 * 1024
 # An upload no generation uses yet answers this long, so the form post that brought it can still use it.
 UNUSED_KEYFRAME_LIFETIME = timedelta(hours=1)
+# What a browser shows in an <img>; any other further output (an HDR clip's EXR export) is only downloaded.
+BROWSER_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 
 def _read_range(path: str, start: int, length: int):
@@ -41,10 +46,12 @@ def _read_range(path: str, start: int, length: int):
             yield chunk
 
 
-def ranged_file_response(request: HttpRequest, field_file, content_type: str, download_name: str = "") -> HttpResponse:
-    """The file, or the one byte range the request asks for (206), or 416 when the range is outside it."""
+def ranged_file_response(request: HttpRequest, stored: FieldFile | Path, content_type: str,
+                         download_name: str = "") -> HttpResponse:
+    """The file (a stored field's, or a path already checked), or the one byte range the request asks for (206),
+    or 416 when the range is outside it."""
     try:
-        path = field_file.path
+        path = stored if isinstance(stored, Path) else stored.path
         size = os.path.getsize(path)
     except (ValueError, OSError):
         raise Http404("The file is not stored") from None
@@ -99,13 +106,89 @@ def poster(request: HttpRequest, pk: int) -> HttpResponse:
     return ranged_file_response(request, generation.poster, "image/jpeg")
 
 
+def _stem(generation: Generation) -> str:
+    return slugify(generation.prompt)[:60].strip("-") or f"generation-{generation.pk}"
+
+
 @login_required
 @require_GET
 def download(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _archived(pk)
     extension = os.path.splitext(generation.archive_file.name)[1] or ".mp4"
-    name = (slugify(generation.prompt)[:60].strip("-") or f"generation-{generation.pk}") + extension
+    name = _stem(generation) + extension
     return ranged_file_response(request, generation.archive_file, _content_type(name), download_name=name)
+
+
+def _extra_path(generation: Generation, index: int) -> Path | None:
+    """Where entry `index` of the row's extra_files is on disk, or None. The list is data, so its name counts only
+    when it points at a file inside the archive folder (no `..`, absolute path or symlink out of it)."""
+    entries = generation.extra_files if isinstance(generation.extra_files, list) else []
+    entry = entries[index] if 0 <= index < len(entries) else None
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    folder = (Path(settings.MEDIA_ROOT) / "archive").resolve()
+    try:
+        path = (Path(settings.MEDIA_ROOT) / name).resolve()
+        return path if path.is_relative_to(folder) and path.is_file() else None
+    except (ValueError, OSError):  # a NUL byte, a loop of links
+        return None
+
+
+def _extra_download_name(generation: Generation, entry: dict, path: Path) -> str:
+    extension = re.sub(r"[^a-z0-9.]", "", path.suffix.lower())[:8]
+    if "index" in entry:
+        label = slugify(str(entry.get("label") or ""))[:30].strip("-") or "layer"
+        return f"{_stem(generation)}-layer-{slugify(str(entry['index']))[:8]}-{label}{extension}"
+    return f"{_stem(generation)}-{slugify(str(entry.get('type') or '')) or 'extra'}{extension}"
+
+
+def extra_files(generation: Generation) -> dict[str, list[dict]]:
+    """What the generation's page shows of its further outputs, in Luma's order: "layers", the layers a browser can
+    show as images, and "files", to download (an HDR clip's EXR export, a layer in a format or state a browser
+    cannot show; the main file itself is left out), each with its link, a file `kind` ("PNG"), `size` and
+    `download` name; a layer also with its `number` of `of`, counting all layers."""
+    entries = generation.extra_files if generation.is_archived and isinstance(generation.extra_files, list) else []
+    layer_count = sum(1 for entry in entries if isinstance(entry, dict) and "index" in entry)
+    shown, number = {"layers": [], "files": []}, 0
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or ("index" not in entry and entry.get("file") == generation.archive_file.name):
+            continue
+        path = _extra_path(generation, index)
+        name = path.name if path else str(entry.get("file") or "")
+        item = {
+            "url": reverse("generations:extra_file", args=[generation.pk, index]),
+            "stored": path is not None,
+            "image": path is not None and _content_type(name) in BROWSER_IMAGES,
+            "kind": re.sub(r"[^A-Z0-9]", "", Path(name).suffix.upper())[:8] or "file",
+            "size": entry.get("size") if isinstance(entry.get("size"), int) else None,
+            "download": _extra_download_name(generation, entry, path) if path else "",
+            "label": str(entry.get("label") or ""),
+            "description": str(entry.get("description") or ""),
+            "alpha_hint": str(entry.get("alpha_hint") or ""),
+        }
+        if "index" in entry:
+            number += 1
+            item.update(number=number, of=layer_count)
+        else:
+            item["type"] = str(entry.get("type") or "file")
+        shown["layers" if item["image"] and "index" in entry else "files"].append(item)
+    return shown
+
+
+@login_required
+@require_GET
+def extra_file(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    """One further output of an archived generation (a layer, an EXR export), entry `index` of its extra_files,
+    to the team like the main file. What a browser cannot show is sent as an attachment."""
+    generation = _archived(pk)
+    path = _extra_path(generation, index)
+    if path is None:
+        raise Http404("This generation has no such file")
+    content_type = _content_type(path.name)
+    download_name = "" if content_type in BROWSER_IMAGES else _extra_download_name(
+        generation, generation.extra_files[index], path)
+    return ranged_file_response(request, path, content_type, download_name=download_name)
 
 
 def _users(image: KeyframeImage):

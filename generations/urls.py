@@ -21,6 +21,8 @@ urlpatterns = [
     path("generations/<int:pk>/video/", files.archived_video, name="video"),
     path("generations/<int:pk>/poster.jpg", files.poster, name="poster"),
     path("generations/<int:pk>/download/", files.download, name="download"),
+    # A generation's further outputs (each layer of a layering, an HDR clip's EXR export), by place in its list.
+    path("generations/<int:pk>/files/<int:index>/", files.extra_file, name="extra_file"),
     # Share links: public on purpose; the unguessable token is the credential and shows only what it shares.
     path("s/<str:token>/", share.share_page, name="share_page"),
     path("s/<str:token>/media/<int:pk>/", share.share_media, name="share_media"),

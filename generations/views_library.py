@@ -29,7 +29,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import replace_url, trigger_client_event
 
-from . import credits, lineage, pricing, providers
+from . import credits, files, lineage, pricing, providers
 from .access import generation_for, may_change, uses
 from .admission import queue_positions
 from .forms import LibraryFilters
@@ -483,6 +483,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "made_from": lineage.made_from(generation),
         "made_into": lineage.made_into(generation),
         "inputs": lineage.inputs(generation),
+        "extras": files.extra_files(generation),
         "estimate": pricing.estimate_cents(generation.kind, generation.model, generation.resolution,
                                            generation.duration) / 100,
         "raw_json": json.dumps(generation.raw, indent=2, sort_keys=True) if request.user.is_staff else None,

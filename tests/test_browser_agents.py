@@ -1,7 +1,9 @@
 """Browser test of the create form with Luma's Agents models against the whole stack (live server, a django-q2 cluster,
-the simulator's Agents API): a Ray 3.2 HDR video, a video_edit with a control, a reframe, a Uni-1 image with
-references and a layering, each chosen by model on one logged-in page, each reaching done and playing or shown."""
+the simulator's Agents API): a Ray 3.2 HDR video, a video_edit with a control, a reframe and a Uni-1 image with
+references, each chosen by model on one logged-in page, each reaching done and playing or shown; and a Uni-1
+layering whose every layer then shows on the generation's page."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,8 +13,8 @@ from playwright.sync_api import Page, expect
 
 from generations.models import Generation, Kind, Provider, State
 from tests.test_browser import (ALICE, browser_context_args, generate, log_in, no_broken_pages,  # noqa: F401
-                                png, quick_passwords, request_generation, settled, static_files_as_in_production,
-                                upload)
+                                png, quick_passwords, request_generation, settled, shot,
+                                static_files_as_in_production, upload)
 from tests.test_browser_modes import make, pick, plays, shows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -30,12 +32,17 @@ def learned_timings(owner) -> None:
                                   completed_at=now - timedelta(seconds=1), deleted_at=now, luma_deleted_at=now)
 
 
-def agents_request(sim, pk: int) -> dict:
-    """What the Agents API received for our generation pk."""
+def agents_generation(sim, pk: int) -> dict:
+    """The Agents API's record of our generation pk: what it received ("request") and what it made ("outputs")."""
     luma_id = Generation.objects.get(pk=pk).luma_id
     answer = requests.get(f"{sim.root}/_sim/agents/generations/{luma_id}", timeout=10)
     answer.raise_for_status()
-    return answer.json()["request"]
+    return answer.json()
+
+
+def agents_request(sim, pk: int) -> dict:
+    """What the Agents API received for our generation pk."""
+    return agents_generation(sim, pk)["request"]
 
 
 def estimate(page: Page):
@@ -101,24 +108,12 @@ def test_ray_32_and_uni_1_by_model_each_reach_done_and_show(page: Page, luma_sta
     prompt.fill("A fox reading in a library, in the colours of these two")
     image, image_card = generate(page)
 
-    # Layers: Uni-1's, from an uploaded picture, at 2k.
-    make(page, "Layers")
-    expect(image_model).to_have_value("uni-1")
-    page.get_by_role("radio", name="Upload a file", exact=True).check()
-    lamp = upload("lamp.png", png(size=(640, 480), colour=(90, 90, 160)))
-    page.get_by_label("Image file", exact=True).set_input_files(lamp)
-    page.get_by_label("2k (finer, dearer per layer)").check()
-    expect(estimate(page)).to_contain_text("2k layers")
-    prompt.fill("Separate the lamp from the wall")
-    layered, layered_card = generate(page)
-
     plays(page, hdr_card, hdr_video)
     plays(page, edited_card, edited)
     plays(page, reframed_card, reframed)
     shows(image_card)
-    shows(layered_card)
 
-    rows = {row.pk: row for row in Generation.objects.filter(pk__in=[hdr_video, edited, reframed, image, layered])}
+    rows = {row.pk: row for row in Generation.objects.filter(pk__in=[hdr_video, edited, reframed, image])}
     assert {row.provider for row in rows.values()} == {Provider.AGENTS}
     sent = agents_request(sim, hdr_video)
     assert (sent["type"], sent["video"]["resolution"], sent["video"]["hdr"], sent["video"]["exr_export"]) == (
@@ -131,5 +126,45 @@ def test_ray_32_and_uni_1_by_model_each_reach_done_and_show(page: Page, luma_sta
     assert sent["video"]["source_position"]["w_norm"] == 1.0
     sent = agents_request(sim, image)
     assert sent["type"] == "image" and len(sent["image_ref"]) == 2 and all("file_id" in r for r in sent["image_ref"])
-    sent = agents_request(sim, layered)
+
+
+def test_a_uni_1_layering_reaches_done_and_every_layer_shows_on_its_page(page: Page, luma_stack, alice):
+    sim = luma_stack.sim
+    learned_timings(alice)
+    log_in(page, luma_stack.url, ALICE)
+
+    # Layers: Uni-1's (the mode brings the model), from an uploaded picture, at 2k.
+    make(page, "Layers")
+    expect(page.locator("#create-panel").get_by_label("Image model")).to_have_value("uni-1")
+    page.get_by_role("radio", name="Upload a file", exact=True).check()
+    lamp = upload("lamp.png", png(size=(640, 480), colour=(90, 90, 160)))
+    page.get_by_label("Image file", exact=True).set_input_files(lamp)
+    page.get_by_label("2k (finer, dearer per layer)").check()
+    expect(estimate(page)).to_contain_text("2k layers")
+    page.get_by_label("Prompt", exact=True).fill("Separate the lamp from the wall")
+    layered, layered_card = generate(page)
+    shows(layered_card)
+
+    made = agents_generation(sim, layered)
+    sent = made["request"]
     assert (sent["type"], sent["layering"]) == ("layering", {"resolution": "2k"}) and "file_id" in sent["source"]
+    outputs = made["outputs"]
+    assert len(outputs) >= 2
+
+    # Its page shows every layer Luma made, in order, each loaded and labelled, each linked to its file.
+    layered_card.get_by_role("link", name=f"#{layered}", exact=True).first.click()
+    expect(page).to_have_url(f"{luma_stack.url}/generations/{layered}/")
+    gallery = page.get_by_role("region", name=re.compile(r"^Layers"))
+    layers = gallery.locator(".layer-list > li")
+    expect(layers).to_have_count(len(outputs))
+    for number, output in enumerate(outputs, start=1):
+        layer = layers.nth(number - 1)
+        picture = layer.get_by_role("img", name=f"Layer {number} of {len(outputs)}: {output['layer']['label']}")
+        picture.scroll_into_view_if_needed()
+        expect(picture).to_be_visible()
+        expect(picture).to_have_js_property("complete", True)
+        assert picture.evaluate("img => img.naturalWidth") > 0
+        expect(layer).to_contain_text(f"Layer {number} of {len(outputs)} · {output['layer']['label']}")
+        expect(layer.get_by_role("link", name="Download")).to_have_attribute("download", re.compile(r"\.png$"))
+    gallery.scroll_into_view_if_needed()
+    shot(gallery, "layers")
