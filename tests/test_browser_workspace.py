@@ -1,11 +1,14 @@
-"""Browser tests for the team workspace: a board made, filled from a card's Boards menu and from a selection, and its
-scoped page; a comment with a mention that the mentioned person hears of; pick and reject and the Review filter.
-Debian's Chromium drives the live server, as in test_browser.py (finished rows are made directly: no Luma needed)."""
+"""Browser tests for the team workspace: a board made, filled from a card's Boards menu, from a selection and from the
+large player's Boards menu, and its scoped page; a comment with a mention that the mentioned person hears of; pick and
+reject and the Review filter. Debian's Chromium drives the live server, as in test_browser.py (finished rows are made
+directly, with no Luma, except for the large player, which plays videos the simulator made)."""
+
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from generations.models import Generation, Kind, State
+from generations.models import Board, BoardItem, Generation, Kind, State
 from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
     ALICE,
     BOB,
@@ -14,6 +17,9 @@ from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here
     no_broken_pages,
     quick_passwords,
     ready,
+    request_generation,
+    settled,
+    shot,
     static_files_as_in_production,
 )
 
@@ -134,3 +140,81 @@ def test_pick_and_reject_on_the_cards_and_the_review_filter(page, live_server, t
     page.get_by_role("button", name=f"Pick #{kite.pk}").click()
     expect(page.get_by_role("button", name=f"Pick #{kite.pk}")).to_have_attribute("aria-pressed", "false")
     assert Generation.objects.get(pk=kite.pk).review_mark == ""
+
+
+def test_the_large_players_boards_menu_follows_the_generation_shown_and_fills_the_board(page, luma_stack, alice, bob):
+    spring = Board.objects.create(owner=alice, name="Spring campaign", shared=True)
+    Board.objects.create(owner=alice, name="Alice only", shared=False)
+    picks = Board.objects.create(owner=bob, name="Team picks", shared=True)
+    Board.objects.create(owner=bob, name="Bob secret", shared=False)
+    clips = settled(*(request_generation(alice, f"Lantern {n} drifting down a river") for n in range(3)))
+    newest, middle, oldest = sorted(clips, key=lambda row: -row.pk)
+    log_in(page, luma_stack.url, ALICE)
+
+    card = page.locator(f"#card-{middle.pk}")
+    card.locator(".media").hover()
+    card.get_by_role("link", name=f"Watch #{middle.pk} large").click()
+    dialog = page.locator("dialog#lightbox")
+    title = dialog.locator("h2")
+    expect(title).to_have_text(f"Text to video #{middle.pk}")
+    video = dialog.locator("video.lightbox-media")
+    page.wait_for_function("v => !v.paused && v.currentTime > 0.1", arg=video.element_handle(), timeout=10_000)
+    expect(dialog.locator("form.board-menu")).to_have_count(0)  # asked for only when the menu opens
+
+    # By keyboard: open the menu, Space ticks a board (and leaves the video playing), the focus stays on the box.
+    dialog.locator("summary").focus()
+    page.keyboard.press("Enter")
+    menu = dialog.get_by_role("group", name=f"Boards holding #{middle.pk}")
+    expect(menu.get_by_role("checkbox")).to_have_count(3)
+    expect(menu.get_by_label("Alice only")).to_be_visible()
+    expect(dialog.get_by_text("Bob secret")).to_have_count(0)
+    expect(menu.get_by_label("Spring campaign")).not_to_be_checked()
+    menu.get_by_label("Spring campaign").focus()
+    page.keyboard.press("Space")
+    note = dialog.locator(".board-note")
+    expect(note).to_have_text(f"#{middle.pk} added to “Spring campaign”.")
+    expect(menu.get_by_label("Spring campaign")).to_be_checked()
+    expect(menu.get_by_label("Spring campaign")).to_be_focused()
+    expect(video).to_have_js_property("paused", False)
+    shot(page, "lightbox-boards")
+    menu.get_by_label("Spring campaign").focus()  # shot() blurs it
+
+    # The right arrow still steps, from inside the menu; the menu now shows the next one's boards.
+    page.keyboard.press("ArrowRight")
+    expect(title).to_have_text(f"Text to video #{oldest.pk}")
+    menu = dialog.get_by_role("group", name=f"Boards holding #{oldest.pk}")
+    expect(menu.get_by_label("Spring campaign")).not_to_be_checked()
+    menu.get_by_label("Team picks").check()
+    expect(note).to_have_text(f"#{oldest.pk} added to “Team picks”.")
+    menu.get_by_label("Spring campaign").check()
+    expect(note).to_have_text(f"#{oldest.pk} added to “Spring campaign”.")
+
+    # Back to the first one with the mouse (a click elsewhere closes the menu, as every menu here): on Spring only.
+    dialog.get_by_role("button", name="← Previous").click()
+    expect(title).to_have_text(f"Text to video #{middle.pk}")
+    expect(dialog.get_by_role("group", name=re.compile("Boards holding"))).to_have_count(0)
+    dialog.locator("summary").click()
+    menu = dialog.get_by_role("group", name=f"Boards holding #{middle.pk}")
+    expect(menu.get_by_label("Spring campaign")).to_be_checked()
+    expect(menu.get_by_label("Team picks")).not_to_be_checked()
+    menu.get_by_label("Spring campaign").uncheck()
+    expect(note).to_have_text(f"#{middle.pk} taken off “Spring campaign”.")
+
+    # Escape closes the menu first, then the player; the arrows work in between.
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("summary")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    expect(title).to_have_text(f"Text to video #{newest.pk}")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # The board holds exactly the one left on it, on its page and in the database.
+    page.goto(f"{luma_stack.url}{spring.get_absolute_url()}")
+    ready(page)
+    expect(page.locator("#cards article.card")).to_have_count(1)
+    expect(page.locator(f"#card-{oldest.pk}")).to_be_visible()
+    assert set(BoardItem.objects.filter(board=spring).values_list("generation_id", flat=True)) == {oldest.pk}
+    assert set(BoardItem.objects.filter(board=picks).values_list("generation_id", flat=True)) == {oldest.pk}
+    assert not BoardItem.objects.filter(generation_id__in=[newest.pk, middle.pk]).exists()

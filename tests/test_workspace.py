@@ -145,6 +145,54 @@ def test_the_card_offers_its_boards_menu_a_selection_box_and_review_buttons(alic
     assert 'id="selection"' in page and "New generations go to" in page
 
 
+def archived(owner, prompt="A lighthouse at dusk") -> Generation:
+    """A finished video with its file kept, so its card offers the large player."""
+    from django.core.files.base import ContentFile
+
+    from generations.models import ArchiveState
+
+    row = make(owner, prompt)
+    row.archive_state = ArchiveState.DONE
+    row.archive_file.save(f"v{row.pk}.mp4", ContentFile(b"\0\0\0\x18ftypmp42" + b"\0" * 64), save=False)
+    row.save()
+    return row
+
+
+def test_the_large_player_finds_each_cards_boards_menu_but_the_page_carries_no_menu(alice_client, alice, bob,
+                                                                                   settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    board(alice, "Spring")
+    rows = [archived(alice, "A kite"), archived(bob, "A boat")]
+    page = alice_client.get(reverse("generations:dashboard")).content.decode()
+    for row in rows:
+        url = reverse("generations:card_boards", args=[row.pk])
+        assert f'data-pk="{row.pk}"' in page and f'data-boards="{url}"' in page
+        # The menu itself is asked for when the player's Boards menu opens: no form per card on the first load.
+        assert f'id="board-menu-{row.pk}"' not in page
+    assert 'type="checkbox" name="board"' not in page
+
+
+def test_the_boards_menu_shows_a_viewer_the_boards_it_may_use_with_those_holding_the_generation_ticked(
+        viewer_client, viewer, alice, bob):
+    spring, summer = board(alice, "Spring"), board(bob, "Summer")
+    own, others_private = board(viewer, "Vera picks", shared=False), board(bob, "Bob secret", shared=False)
+    row = make(alice)
+    boards.add(spring, [row], alice)
+    boards.add(others_private, [row], bob)
+    url = reverse("generations:card_boards", args=[row.pk])
+    menu = viewer_client.get(url, headers=HTMX).content.decode()
+    assert f"Boards<span class=\"sr\"> holding #{row.pk}</span>" in menu and "<html" not in menu
+    assert f'value="{spring.pk}" checked' in menu
+    for unticked in (summer, own):
+        assert f'value="{unticked.pk}">' in menu
+    assert "Bob secret" not in menu and f'value="{others_private.pk}"' not in menu
+    # Unticking Spring and ticking her own board leaves Bob's private board as it was.
+    answer = viewer_client.post(url, {"board": [own.pk]}, headers=HTMX).content.decode()
+    assert f"#{row.pk} added to “Vera picks”, taken off “Spring”." in answer
+    assert f'value="{own.pk}" checked' in answer and f'value="{spring.pk}">' in answer
+    assert set(row.boards.all()) == {own, others_private}
+
+
 def test_a_selection_goes_on_a_board_at_once_and_repeats_are_counted(alice_client, alice, bob):
     spring = board(bob, "Spring")
     rows = [make(alice, f"Take {n}") for n in range(3)]

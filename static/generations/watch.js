@@ -1,6 +1,7 @@
 // lumaweb: watching. A card's video plays muted while it is hovered or focused; "Watch large" opens a player
 // (a <dialog>) that steps through the cards on the page: Left/Right for the previous/next, Space to pause or
-// play, Escape to close. Without this file the links open the files themselves.
+// play, Escape to close; its Boards menu (the card's, asked for when opened) puts the one shown on boards and off.
+// Without this file the links open the files themselves.
 (function () {
   "use strict";
 
@@ -62,6 +63,7 @@
 
   let dialog = null;
   let current = null; // the a.watch shown
+  let boards = null; // the player's Boards menu (a <details>)
 
   function build() {
     dialog = document.createElement("dialog");
@@ -72,6 +74,8 @@
     dialog.innerHTML =
       '<div class="lightbox-bar">' +
       '<h2 id="lightbox-title"></h2>' +
+      '<details class="menu lightbox-boards" hidden><summary>Boards</summary>' +
+      '<div class="lightbox-boards-menu"></div></details>' +
       '<a class="lightbox-detail" href="#">Details</a>' +
       '<button type="button" class="icon" data-go="close" title="Close (Escape)"><span aria-hidden="true">✕</span><span class="sr">Close</span></button>' +
       "</div>" +
@@ -83,6 +87,7 @@
       '<button type="button" class="secondary" data-go="next" title="Next (Right arrow)">Next →</button>' +
       "</div>";
     document.body.appendChild(dialog);
+    boards = dialog.querySelector(".lightbox-boards");
     dialog.addEventListener("click", function (event) {
       const button = event.target.closest("[data-go]");
       if (button) {
@@ -95,14 +100,35 @@
     });
     dialog.addEventListener("keydown", function (event) {
       if (event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.key === "Escape" && boards.open && boards.contains(event.target)) {
+        event.preventDefault(); // closes the menu, not the player
+        boards.open = false;
+        boards.querySelector("summary").focus();
+        return;
+      }
+      // Keys typed into a field are the field's.
+      if (event.target.closest("textarea, select, [contenteditable]") ||
+          (event.target.matches("input") && !event.target.matches("[type=checkbox], [type=radio]"))) return;
       if (event.key === "ArrowRight") { event.preventDefault(); step(1); }
       else if (event.key === "ArrowLeft") { event.preventDefault(); step(-1); }
-      else if (event.key === " " && !event.target.closest("button, a, video")) {
+      else if (event.key === " " && !event.target.closest("button, a, video, summary, label, input")) {
         event.preventDefault();
         togglePlay();
       }
     });
+    boards.addEventListener("toggle", function () {
+      if (boards.open) loadBoards();
+    });
+    // Ticking a board swaps the menu's form for the answer: keep the focus on that board's box, inside the player.
+    let ticked = null;
+    boards.addEventListener("change", function (event) { ticked = event.target.value; });
+    boards.addEventListener("htmx:afterSwap", function () {
+      if (!dialog.open || (dialog.contains(document.activeElement) && document.activeElement !== dialog)) return;
+      const box = ticked && boards.querySelector('input[value="' + CSS.escape(ticked) + '"]');
+      (box || boards.querySelector("summary")).focus();
+    });
     dialog.addEventListener("close", function () {
+      boards.open = false;
       const video = dialog.querySelector(".lightbox-stage video");
       if (video) video.pause();
       dialog.querySelector(".lightbox-stage").replaceChildren();
@@ -110,6 +136,28 @@
       current = null;
       if (back) back.focus();
     });
+  }
+
+  // The Boards menu of the generation shown: the card's own (generations:card_boards), asked for when the menu is
+  // open; an answer for a generation no longer shown is dropped.
+  function loadBoards() {
+    const box = boards.querySelector(".lightbox-boards-menu");
+    const pk = dialog.dataset.pk;
+    const url = current && current.dataset.boards;
+    if (!url) return;
+    box.textContent = "Loading…";
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) {
+        return response.ok && !response.redirected ? response.text() : Promise.reject(response.status);
+      })
+      .then(function (html) {
+        if (dialog.dataset.pk !== pk || !boards.open) return;
+        box.innerHTML = html;
+        htmx.process(box);
+      })
+      .catch(function () {
+        if (dialog.dataset.pk === pk) box.textContent = "Could not load the boards; try again.";
+      });
   }
 
   function watchable() {
@@ -145,6 +193,12 @@
     dialog.querySelector('[data-go="prev"]').disabled = at <= 0;
     dialog.querySelector('[data-go="next"]').disabled = at < 0 || at >= all.length - 1;
     dialog.dataset.pk = data.pk;
+    // Focus inside the old menu would fall out of the player (and its keys) when the menu is replaced.
+    if (boards.contains(document.activeElement)) (data.boards ? boards.querySelector("summary") : dialog).focus();
+    boards.hidden = !data.boards; // offered where the card offers its Boards menu
+    boards.querySelector(".lightbox-boards-menu").replaceChildren();
+    if (!data.boards) boards.open = false;
+    else if (boards.open) loadBoards();
     if (media.tagName === "VIDEO") media.play().catch(function () {});
   }
 
