@@ -62,12 +62,18 @@ def no_broken_pages(page):
     assert not problems
 
 
-def shot(target: Page | Locator, name: str) -> None:
-    """Save a screenshot when asked to (LUMAWEB_SCREENSHOTS); the viewport only, so long pages stay small."""
+def shot(target: Page | Locator, name: str, top: Locator | None = None) -> None:
+    """Save a screenshot when asked to (LUMAWEB_SCREENSHOTS); the viewport only, so long pages stay small. With top,
+    the page is scrolled first to put that element at the top of the viewport."""
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        if top is not None:
+            top.evaluate("element => element.scrollIntoView({block: 'start'})")
+        # Blurring hides the caret. Playwright's caret="hide" would instead leave an empty style="" on every input
+        # of the page, which htmx copies onto the swapped-in inputs on its next swap (settling attributes): the
+        # Content-Security-Policy refuses that inline style and no_broken_pages fails.
         (target if isinstance(target, Page) else target.page).evaluate("document.activeElement?.blur()")
-        target.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), animations="disabled", caret="hide")
+        target.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), animations="disabled", caret="initial")
 
 
 def ready(page: Page) -> None:

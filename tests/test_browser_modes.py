@@ -12,7 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from generations.models import Generation, Kind
 from tests.test_browser import (ALICE, CARD_CHANGE, browser_context_args, generate, log_in, luma_request,  # noqa: F401
-                                no_broken_pages, quick_passwords, request_generation, settled,
+                                no_broken_pages, quick_passwords, request_generation, settled, shot,
                                 static_files_as_in_production, status_of, upload)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -86,6 +86,7 @@ def test_modify_from_the_library_and_an_upload_and_reframe_a_video_with_the_drag
     pick(page, "video_source", source.pk)
     page.get_by_label("Reimagine 2").check()
     prompt.fill("As a watercolour painting")
+    shot(page, "modify-video", top=page.locator("#create-panel .models"))
     from_library, from_library_card = generate(page)
     expect(from_library_card.locator(".kind")).to_have_text("Modify video")
 
@@ -124,6 +125,7 @@ def test_modify_from_the_library_and_an_upload_and_reframe_a_video_with_the_drag
     page.locator("input[name=grid_position_y]").fill("0")
     assert page.locator("[data-box]").bounding_box()["y"] < top_before
     placed = numbers(page)
+    shot(page.locator("fieldset.reframe"), "reframe-video")
     reframed, reframed_card = generate(page)
 
     plays(page, from_library_card, from_library)
@@ -157,6 +159,9 @@ def test_reframe_an_image_and_a_photon_image_with_references_picked_in_the_picke
     references = page.get_by_role("group", name="Image references")
     search = references.locator(".pick-search").first
     references.locator("summary").first.click()
+    for row in (portrait, landscape):
+        expect(references.locator(f".pick-item[data-pick='{row.pk}'] img").first).to_have_js_property("complete", True)
+    shot(references.locator("[data-picker]").first, "source-picker")
     search.fill("harbour")  # the picker's search narrows the grid to matching prompts
     expect(references.locator(".pick-item").first).to_have_attribute("data-pick", str(landscape.pk))
     expect(references.locator(".pick-item")).to_have_count(1)
@@ -164,6 +169,7 @@ def test_reframe_an_image_and_a_photon_image_with_references_picked_in_the_picke
     expect(page.locator("input[name=image_ref_1]")).to_have_value(str(landscape.pk))
     pick(page, "character_ref_1", portrait.pk)
     prompt.fill("The sailor standing in the harbour")
+    shot(page.locator("details.references"), "photon-references")
     made, made_card = generate(page)
 
     shows(wide_card)

@@ -7,11 +7,13 @@ import hashlib
 import io
 import json
 import zipfile
+from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from generations.models import Generation, Kind, Profile
+from generations.models import Generation, Kind, Profile, State
 from generations.roles import set_role
 from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
     ALICE,
@@ -23,6 +25,7 @@ from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here
     ready,
     request_generation,
     settled,
+    shot,
     static_files_as_in_production,
 )
 
@@ -172,3 +175,32 @@ def test_an_exported_selection_holds_exactly_the_chosen_files_and_metadata_match
         assert (line["file"], line["file_sha256"]) == (video["path"], row.sha256)
         assert sha256(members[line["file"]]) == line["file_sha256"]
         assert sha256(members[line["poster"]]) == line["poster_sha256"]
+
+
+def test_the_usage_page_charts_last_months_spend_per_person_per_model_and_per_day(page, live_server,
+                                                                                   transactional_db, alice, bob):
+    last_month = timezone.localtime().replace(day=1) - timedelta(days=1)
+    for owner, model, resolution, day in [(alice, "ray-2", "720p", 3), (alice, "ray-2", "1080p", 12),  # $1.75, $3.94
+                                          (bob, "ray-flash-2", "720p", 12), (alice, "ray-flash-2", "720p", 20),  # $0.60
+                                          (bob, "ray-2", "720p", 25)]:
+        when = timezone.make_aware(datetime(last_month.year, last_month.month, day, 12))
+        Generation.objects.create(owner=owner, state=State.COMPLETED, model=model, resolution=resolution,
+                                  duration="5s", prompt="A fox in the snow", created_at=when)
+    log_in(page, live_server.url, ALICE)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Usage").click()
+    expect(page.get_by_role("heading", name=f"Usage in {timezone.localtime():%B %Y}")).to_be_visible()
+    page.get_by_role("link", name=f"← {last_month:%Y-%m}").click()
+    expect(page.get_by_role("heading", name=f"Usage in {last_month:%B %Y}")).to_be_visible()
+    expect(page.get_by_role("heading", name="Team spend: $8.64")).to_be_visible()
+    expect(page.get_by_text("5 generations this month")).to_be_visible()
+
+    by_person, by_model, by_day = (page.get_by_role("img", name=f"Per {what}") for what in ("person", "model", "day"))
+    for chart in (by_person, by_model, by_day):
+        expect(chart).to_be_visible()
+    expect(by_person.locator("text")).to_have_text(["alice", "$6.29", "bob", "$2.35"])
+    expect(by_model.locator("text")).to_have_text(["Ray 2", "$7.44", "Ray Flash 2", "$1.20"])
+    shot(page, "usage", top=page.locator("section[aria-labelledby=total-title]"))
+    day_section = page.locator("section").filter(has=page.get_by_role("heading", name="Per day"))
+    day_section.get_by_text("The numbers").click()
+    expect(day_section.get_by_role("row", name=f"{last_month:%b} 12 $4.54")).to_be_visible()

@@ -81,6 +81,7 @@ def test_a_board_is_made_filled_from_a_card_and_a_selection_and_shows_only_its_o
     expect(cards).to_have_count(2)
     expect(page.locator(f"#card-{tree.pk}")).to_have_count(0)
     expect(page.get_by_text("Cost (estimate) of this board")).to_be_visible()
+    shot(page, "board")
     page.get_by_role("searchbox", name="Search prompts").fill("kite")
     expect(cards).to_have_count(1)
     expect(page.locator(f"#card-{kite.pk}")).to_be_visible()
