@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
@@ -103,8 +104,9 @@ def test_a_crafted_entry_cannot_reach_outside_the_archive_folder(alice_client, a
     (tmp_path / "outside.png").write_bytes(b"outside MEDIA_ROOT")
     os.symlink(tmp_path / "outside.png", media / "archive" / "link.png")
     crafted = ["../secret.txt", "archive/../secret.txt", "archive/../../outside.png", "posters/secret.jpg",
-               str(tmp_path / "outside.png"), "archive/link.png", "archive/missing.png", "archive/", "archive/\0.png",
-               "", None, 42]
+               str(tmp_path / "outside.png"), "archive/link.png", "archive/missing.png", "archive/", "", None, 42]
+    if connection.vendor != "postgresql":  # PostgreSQL's JSON cannot hold a NUL character at all
+        crafted.append("archive/\0.png")
     archived_png.extra_files = [*archived_png.extra_files, *({"file": name} for name in crafted), "archive/1-layer.png"]
     archived_png.save(update_fields=["extra_files"])
 
