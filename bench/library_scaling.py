@@ -7,8 +7,8 @@ In one process, through Django's test client (middleware, session, templates, gz
 no network): two databases, one with 100 generations and one with 100,000, built from the same pattern so their
 newest rows (the first page) are alike. Each round requests every page (the dashboard, the library partial with
 each filter and several prompt searches, an older page, the poll) once from each database, alternating which goes
-first; then the picker's search (finished videos or images, newest first, 24, through generations.search.matching)
-is timed the same way as a function call. The script prints median server times, the 100,000/100 ratio (goal
+first; then the picker's search (finished videos or images, newest first, 24: the /pick/ page the create form
+asks for) is timed the same way. The script prints median server times, the 100,000/100 ratio (goal
 <= 1.3; the picker: < 50 ms) and the SQL queries per page (goal: the same at both sizes; counted with an empty ETA
 cache, the most a page ever makes).
 
@@ -45,9 +45,13 @@ WORDS = ("fox snow dawn river neon city rain forest desert ocean glass robot dan
          "garden train violin comet").split()
 # Words on some rows only (row i counted from the newest), for searches of known reach: "aurora" on the newest 13
 # of every 5,000 (a full first page at both sizes, 260 rows in 100,000); spread evenly, "ember" on 493 rows and
-# "velvet" on 508 in 100,000 (just under and just over search.PROBE_LIMIT, its worst cases), "quartz" on one row.
+# "velvet" on 508 in 100,000 (just under and just over search.PROBE_LIMIT, its worst cases), "quartz" on one row;
+# "dusk" on every other row, so that a search with a state and a kind fills a page in the 100-row library too
+# (with "lantern", 1 row in 5, the small library had 7 cards against 12: unlike pages).
 TAGS = (("aurora", lambda i: i % 5000 < 13), ("ember", lambda i: i % 203 == 7), ("velvet", lambda i: i % 197 == 5),
-        ("quartz", lambda i: i == 42))
+        ("quartz", lambda i: i == 42), ("dusk", lambda i: i % 2 == 0),
+        # Either side of the pickers' own limit (sources.PICKER_PROBE_LIMIT, 2,000): 2,000 rows and 2,041.
+        ("cobalt", lambda i: i % 50 == 4), ("sienna", lambda i: i % 49 == 4))
 
 
 class Router:
@@ -191,15 +195,17 @@ def scenarios(facts: dict) -> list[tuple[str, str, dict, bool]]:
         ("search-none", "/library/", {"q": "zebra"}, True),
         ("search-2char", "/library/", {"q": "ox"}, True),
         ("search-2none", "/library/", {"q": "zq"}, True),
-        ("search+filters", "/library/", {"q": "lantern", "state": "completed", "kind": "text_to_video"}, True),
+        ("search+filters", "/library/", {"q": "dusk", "state": "completed", "kind": "text_to_video"}, True),
         ("search-none+mine", "/library/", {"q": "zebra", "owner": "mine", "favourites": "on"}, True),
         ("poll", "/poll/", {"live": facts["live"]}, False),
     ]
 
 
-# The picker's search (issue 8, item 4): finished videos or images, newest first, 24 of them.
+# The picker's search (issue 8, item 4): finished videos or images, newest first, 24 of them; asked of the
+# picker's own page (/pick/), as the create form does.
 PICKER_SEARCHES = (("video", "lantern"), ("video", "aurora"), ("video", "zebra"), ("video", "velvet"),
-                   ("image", "ember"), ("image", "velvet"), ("image", "zebra"))
+                   ("image", "ember"), ("image", "velvet"), ("image", "zebra"), ("image", "cobalt"),
+                   ("image", "sienna"), ("video", "cobalt"), ("video", "sienna"))
 # Words searched at 100,000 rows only, query alone: (word, rows it is on).
 SPREAD = (("quartz", 1), ("aurora", 260), ("ember", 493), ("velvet", 508), ("lantern", 20000), ("zebra", 0),
           ("ox", 20000), ("zq", 0))
@@ -208,9 +214,6 @@ SAMPLE = ("LANTERN", "ntern sc", "take 4", "take 12", "scene, take 99", "Storm",
           '"', "dancer lantern", "violin comet", "a", "ta")
 
 
-def picker(accept: str, text: str) -> list:
-    """What a picker shows for a search: generations.search.matching on the picker's rows, 24 of them."""
-    return list(picker_rows(accept, text).select_related("owner")[:24])
 
 
 def main() -> None:
@@ -247,7 +250,7 @@ def evidence(n: int, searches: list[str]) -> tuple[int, int]:
     """Rows counted in database n, and every search compared with a plain icontains scan: (compared, differing)."""
     from django.db import connections
 
-    from generations import search
+    from generations import search, sources
     from generations.models import Generation
 
     Router.alias = alias = ALIASES[n]
@@ -260,25 +263,24 @@ def evidence(n: int, searches: list[str]) -> tuple[int, int]:
     print(f"  {n:>7} rows: {counted}")
     differing = 0
     for text in searches:
-        for first, base in ((search.matching(rows, text), rows.filter(prompt__icontains=text.strip())),
-                            (picker_rows("video", text), picker_rows("video", None).filter(prompt__icontains=text))):
-            page, expected = list(first.values_list("pk", flat=True)[:13]), list(base.values_list("pk", flat=True)[:13])
-            # A short search looks through the newest search.SHORT_WINDOW rows only: compare it there.
-            total = first.count()
-            full = base.count() if len(text.strip()) >= search.MIN_TRIGRAM else search.recent(base).count()
-            if page != expected or total != full:
+        short = len(text.strip()) < search.MIN_TRIGRAM
+        first = search.matching(rows, text)
+        base = rows.filter(prompt__icontains=text.strip())
+        page, expected = list(first.values_list("pk", flat=True)[:13]), list(base.values_list("pk", flat=True)[:13])
+        # A short search looks through the newest search.SHORT_WINDOW rows only: compare it there.
+        total, full = first.count(), (search.recent(base) if short else base).count()
+        if page != expected or total != full:
+            differing += 1
+            print(f"    DIFFERS {text!r}: page {page} != {expected} or count {total} != {full}")
+        # Each picker's page, as the create form asks for it (sources.pick), against a plain scan of its rows.
+        for accept in ("video", "image"):
+            got = [row.pk for row in sources.pick(accept, text)] if text.strip() else None
+            plain = sources.finished(accept).filter(prompt__icontains=text.strip())
+            want = list((search.recent(plain) if short else plain).values_list("pk", flat=True)[:sources.PICKER_SIZE])
+            if got is not None and got != want:
                 differing += 1
-                print(f"    DIFFERS {text!r}: page {page} != {expected} or count {total} != {full}")
-    return len(searches) * 2, differing
-
-
-def picker_rows(accept: str, text: str | None):
-    from generations.models import IMAGE_KINDS, Generation, State
-    from generations.search import matching
-
-    rows = Generation.objects.visible().filter(state=State.COMPLETED).exclude(luma_id__isnull=True).exclude(luma_id="")
-    rows = rows.filter(kind__in=IMAGE_KINDS) if accept == "image" else rows.exclude(kind__in=IMAGE_KINDS)
-    return rows if text is None else matching(rows, text)
+                print(f"    DIFFERS picker {accept} {text!r}: {got} != {want}")
+    return len(searches) * 3, differing
 
 
 def timed(calls: dict, rounds: int) -> dict:
@@ -308,7 +310,7 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from generations import models as generation_models
-    from generations import search
+    from generations import search, sources
     from generations.models import Generation
 
     started = time.perf_counter()
@@ -347,7 +349,11 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
 
     def pick(n: int, accept: str, text: str):
         Router.alias = ALIASES[n]
-        return picker(accept, text)
+        response = clients[n].get("/pick/", {"accept": accept, "field": "source", "q": text},
+                                  headers={"HX-Request": "true"})
+        if response.status_code != 200:
+            raise SystemExit(f"picker {accept} {text} on {n} rows answered {response.status_code}")
+        return response
 
     # Queries per page, with an empty ETA cache (the most a page makes); and a check that both pages show alike.
     queries: dict[tuple[str, int], int] = {}
@@ -366,8 +372,12 @@ def run(args, workdir: Path, urls: dict[int, str]) -> None:
         name = f"picker {accept} {text}"
         for n in SIZES:
             with CaptureQueriesContext(connections[ALIASES[n]]) as captured:
-                cards[name, n] = len(pick(n, accept, text))
+                response = pick(n, accept, text)
             queries[name, n] = len(captured)
+            body = response.content
+            if response.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            cards[name, n] = body.decode().count('data-pick=')
 
     calls = {(name, n): functools.partial(request, n, index)
              for index, (name, *_) in enumerate(plans[small]) for n in SIZES}

@@ -110,12 +110,14 @@ def drop_sqlite_index(connection) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
 
 
-def matching(rows: QuerySet, text: str) -> QuerySet:
+def matching(rows: QuerySet, text: str, probe_limit: int | None = None) -> QuerySet:
     """`rows` whose prompt contains `text` (case-insensitive, as icontains), newest-first pages cheap at any size.
 
     A search of 3+ characters on SQLite costs one small extra query (the index probe) when this is called, and
     none for the page when nothing matches; everything else stays lazy. `rows` keeps its filters, ordering and
-    annotations.
+    annotations. `probe_limit` (default PROBE_LIMIT): up to how many matches they are looked up by date rather
+    than found by walking `rows` newest first; narrow `rows` (a picker's one kind of media) walk further for each
+    match, so they are better served by a higher limit.
     """
     text = text.strip()
     if not text:
@@ -124,7 +126,7 @@ def matching(rows: QuerySet, text: str) -> QuerySet:
         return recent(rows).filter(prompt__icontains=text)
     connection = connections[rows.db]
     if connection.vendor == "sqlite" and sqlite_has_trigram_fts():
-        few = _few_matches(connection, rows.model, text)
+        few = _few_matches(connection, rows.model, text, probe_limit or PROBE_LIMIT)
         if few == 0:
             return rows.none()
         if few is not None:
@@ -135,18 +137,18 @@ def matching(rows: QuerySet, text: str) -> QuerySet:
     return rows.filter(prompt__icontains=text)
 
 
-def _few_matches(connection, model, text: str) -> RawSQL | int | None:
+def _few_matches(connection, model, text: str, limit: int) -> RawSQL | int | None:
     """The creation dates of every row the FTS5 index finds for `text` (a subquery), 0 when there is none,
-    or None when there are more than PROBE_LIMIT. Costs one query: a count that stops at PROBE_LIMIT + 1."""
+    or None when there are more than `limit`. Costs one query: a count that stops at limit + 1."""
     phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 phrase: consecutive trigrams, i.e. a substring
     found = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM ({found} LIMIT %s)", [phrase, PROBE_LIMIT + 1])
+            cursor.execute(f"SELECT count(*) FROM ({found} LIMIT %s)", [phrase, limit + 1])
             count = cursor.fetchone()[0]
     except DatabaseError:  # no index in this database (migrated where SQLite had no trigram tokenizer)
         return None
-    if count > PROBE_LIMIT or count == 0:
+    if count > limit or count == 0:
         return None if count else 0
     table = model._meta.db_table
     return RawSQL(f"SELECT found.created_at FROM {table} found WHERE found.id IN ({found})", [phrase])

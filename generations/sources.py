@@ -13,6 +13,10 @@ from .search import matching  # the library's own prompt search, so both match t
 
 # How many generations one picker page shows; a search narrows them down.
 PICKER_SIZE = 24
+# A picker's rows are one kind of media, finished: a search walking them newest first passes several library rows
+# for each match, so matches are looked up by date up to this many (search.PROBE_LIMIT is the library's 500).
+# Measured at 100,000 rows (bench/library_scaling.py): either side of it costs well under the 50 ms goal.
+PICKER_PROBE_LIMIT = 2000
 ACCEPTS = ("video", "image")
 
 
@@ -32,15 +36,18 @@ def usable(row: Generation, accept: str) -> bool:
 def pick(accept: str, query: str = "", limit: int = PICKER_SIZE) -> list[Generation]:
     """The newest `limit` finished videos or images, those whose prompt contains `query` when given.
 
-    Reads the newest rows along the library's index and keeps the usable ones: asked in SQL, the state filter
-    makes SQLite (which keeps no statistics) use the state index and sort every finished row. Only when the
-    newest rows hold too few does it ask in full.
+    Without a search it reads the newest rows along the library's index and keeps the usable ones: asked in SQL,
+    the state filter makes SQLite (which keeps no statistics) use the state index and sort every finished row.
+    Only when the newest rows hold too few does it ask in full.
     """
-    rows = Generation.objects.visible()
-    if query:
-        rows = matching(rows, query)
     fields = ("kind", "state", "luma_id", "deleted_at", "prompt", "aspect_ratio", "poster", "archive_state",
               "archive_file", "created_at")
+    if query:
+        # Searched among this picker's rows alone, through the prompt index (search.py): searching every visible
+        # row and keeping the usable ones afterwards walks the whole library for a word on a few hundred rows
+        # but few of this media (0.5 s at 100,000 rows).
+        return list(matching(finished(accept), query, probe_limit=PICKER_PROBE_LIMIT).only(*fields)[:limit])
+    rows = Generation.objects.visible()
     window = limit * 4
     newest = list(rows.only(*fields)[:window])
     found = [row for row in newest if usable(row, accept)][:limit]

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from generations import search
+from generations import search, sources
 from generations.models import Generation, Kind, State
 from generations.search import matching
 
@@ -119,8 +119,8 @@ def test_the_library_page_search_shows_matching_cards_newest_first(alice_client)
     assert "a comet over the sea" not in nothing and "Comet tails" not in nothing
 
 
-def sqlite_steps(client, query) -> int:
-    """SQLite virtual machine steps (x100) the library page costs: work that grows with rows read."""
+def sqlite_steps(client, query, path="/library/") -> int:
+    """SQLite virtual machine steps (x100) a page costs (the library's by default): work that grows with rows read."""
     steps = 0
 
     def count():
@@ -131,7 +131,7 @@ def sqlite_steps(client, query) -> int:
     connection.ensure_connection()
     connection.connection.set_progress_handler(count, 100)
     try:
-        assert client.get("/library/", query, headers=HTMX).status_code == 200
+        assert client.get(path, query, headers=HTMX).status_code == 200
     finally:
         connection.connection.set_progress_handler(None, 100)
     return steps
@@ -157,6 +157,37 @@ def test_a_search_costs_the_same_in_a_library_four_times_bigger(alice_client, mo
     for query, a, b in zip(queries, small, big):
         # icontains alone read every prompt: 4x the steps for a search that matches nothing.
         assert b <= 1.3 * a + 5, (query, a, b)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_a_picker_search_finds_its_few_images_among_many_matches_at_the_same_cost_in_a_bigger_library(
+        alice_client, monkeypatch):
+    # Scaled from 100,000 rows to this test's 10,000, as above: the library's limit and the pickers' own.
+    monkeypatch.setattr(search, "PROBE_LIMIT", 20)
+    monkeypatch.setattr(sources, "PICKER_PROBE_LIMIT", 100)
+    now = timezone.now()
+
+    def add(start, count):
+        # "velvet" on 60 rows in all (between both limits), 5 of them finished images; the rest never match.
+        Generation.objects.bulk_create(
+            Generation(prompt=f"{'velvet' if i < 60 else 'plain'} scene, take {i}", state=State.COMPLETED,
+                       kind=Kind.IMAGE if i % 12 == 0 else Kind.TEXT_TO_VIDEO, luma_id=f"luma-{i}",
+                       model="photon-1" if i % 12 == 0 else "ray-2", created_at=now - timedelta(minutes=i))
+            for i in range(start, start + count))
+
+    add(0, 2500)
+    query = {"accept": "image", "field": "source", "q": "velvet"}
+    small = sqlite_steps(alice_client, query, path="/pick/")
+    add(2500, 7500)
+    big = sqlite_steps(alice_client, query, path="/pick/")
+    assert big <= 1.3 * small + 5, (small, big)
+
+    shown = [row.pk for row in sources.pick("image", "velvet")]
+    plain = sources.finished("image").filter(prompt__icontains="velvet")
+    assert shown == list(plain.values_list("pk", flat=True)) and len(shown) == 5
+    body = alice_client.get("/pick/", query, headers=HTMX).content.decode()
+    assert body.count("data-pick=") == 5
 
 
 @pytest.mark.django_db(transaction=True)
