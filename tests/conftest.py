@@ -12,6 +12,13 @@ pytest_plugins = ["tests.plugins.simulator", "tests.plugins.stack"]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+@pytest.fixture(autouse=True)
+def quick_passwords(settings):
+    """Hashing a password as production does takes a few tenths of a second, and most tests make a user or log
+    one in; the tests are not about the hash (Django's own tests are)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="wonderland-42")

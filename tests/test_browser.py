@@ -45,12 +45,6 @@ def static_files_as_in_production(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def quick_passwords(settings):
-    """Hashing a password properly takes 0.4 s; users are made and log in in every test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def no_broken_pages(page):
     """A script error, a missing stylesheet/script or anything the Content-Security-Policy refused (the console
     says so) fails the test, whatever it was looking at."""

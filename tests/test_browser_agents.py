@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from generations.models import Generation, Kind, Provider, State
 from tests.test_browser import (ALICE, browser_context_args, generate, log_in, no_broken_pages,  # noqa: F401
-                                png, quick_passwords, request_generation, settled, shot,
+                                png, request_generation, settled, shot,
                                 static_files_as_in_production, upload)
 from tests.test_browser_modes import make, pick, plays, shows
 

@@ -12,7 +12,6 @@ from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here
     card_action,
     log_in,
     no_broken_pages,
-    quick_passwords,
     request_generation,
     settled,
     static_files_as_in_production,

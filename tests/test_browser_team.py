@@ -21,7 +21,6 @@ from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here
     browser_context_args,
     log_in,
     no_broken_pages,
-    quick_passwords,
     ready,
     request_generation,
     settled,

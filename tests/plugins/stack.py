@@ -167,7 +167,9 @@ def luma_stack(transactional_db, live_server, luma_sim, settings, tmp_path, monk
     }
     stack = Stack(live_server.url, luma_sim, start_cluster(env, tmp_path / "qcluster.log"), env, tmp_path)
     yield stack
-    stack.cluster.stop()
+    # The test is over: nothing the cluster does now matters, so it is killed rather than stopped gracefully
+    # (django-q2's orderly stop takes a second or two, for each of some 80 tests).
+    stack.cluster.kill_hard()
 
 
 def wait_until(predicate, timeout: float = 20, interval: float = 0.2, message: str = "condition"):
