@@ -163,7 +163,7 @@ def test_a_search_costs_the_same_in_a_library_four_times_bigger(alice_client, mo
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
 def test_a_picker_search_finds_its_few_images_among_many_matches_at_the_same_cost_in_a_bigger_library(
         alice_client, monkeypatch):
-    # Scaled from 100,000 rows to this test's 10,000, as above: the library's limit and the pickers' own.
+    # Scaled from 100,000 rows to this test's 4,000: the library's limit and the pickers' own.
     monkeypatch.setattr(search, "PROBE_LIMIT", 20)
     monkeypatch.setattr(sources, "PICKER_PROBE_LIMIT", 100)
     now = timezone.now()
@@ -176,10 +176,10 @@ def test_a_picker_search_finds_its_few_images_among_many_matches_at_the_same_cos
                        model="photon-1" if i % 12 == 0 else "ray-2", created_at=now - timedelta(minutes=i))
             for i in range(start, start + count))
 
-    add(0, 2500)
+    add(0, 1000)
     query = {"accept": "image", "field": "source", "q": "velvet"}
     small = sqlite_steps(alice_client, query, path="/pick/")
-    add(2500, 7500)
+    add(1000, 3000)
     big = sqlite_steps(alice_client, query, path="/pick/")
     assert big <= 1.3 * small + 5, (small, big)
 
