@@ -61,6 +61,8 @@ def test_a_board_is_made_filled_from_a_card_and_a_selection_and_shows_only_its_o
     boards = open_boards_menu(page, kite.pk)
     boards.get_by_label("Spring campaign").check()
     expect(page.locator(f"#card-{kite.pk} .board-note")).to_have_text(f"#{kite.pk} added to “Spring campaign”.")
+    # The answer replaced the menu: the keyboard focus is still on the box just ticked.
+    expect(boards.get_by_label("Spring campaign")).to_be_focused()
 
     # From a selection: two boxes, then Add to board.
     bar = page.locator("#selection")
