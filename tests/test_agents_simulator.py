@@ -5,8 +5,10 @@ at submit time, every type's rules and media that match the request, faults and 
 import base64
 import hashlib
 import io
+import json
 import threading
 import time
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import av
@@ -14,9 +16,13 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.plugins import stack
+from tests.plugins.simulator import start_simulator, stop_simulator
+
 pytestmark = [pytest.mark.timeout(90), pytest.mark.no_db]
 
 ALICE, BOB = "luma-api-sim-alice", "luma-api-sim-bob"
+wait_until = partial(stack.wait_until, interval=0.02)
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
 
@@ -217,10 +223,11 @@ def test_output_urls_are_signed_afresh_need_no_key_and_expire(slow):
     assert first != second and "X-Amz-Expires=3600" in second
     assert download(first) == download(second)
     assert requests.get(tampered, timeout=5).status_code == 403
-    slow.faults(expire_output_urls=1)
+    # 2 s, not 1: X-Amz-Date has whole seconds, so a URL lives between lifetime - 1 and lifetime seconds.
+    slow.faults(expire_output_urls=2)
     short = slow.get(f"/generations/{made['id']}").json()["output"][0]["url"]
     assert requests.get(short, timeout=5).status_code == 200
-    time.sleep(2.1)
+    time.sleep(3.1)
     expired = requests.get(short, timeout=5)
     assert expired.status_code == 403 and b"Request has expired" in expired.content
     assert requests.get(slow.get(f"/generations/{made['id']}").json()["output"][0]["url"], timeout=5).ok
@@ -576,3 +583,78 @@ def test_stats_count_requests_per_route_and_reset_forgets_everything(agents, lum
     assert stats["statuses"]["GET /generations/{id} 200"] == 2
     assert agents.sim("GET", "/generations")["generations"] == []
     assert agents.get(f"/generations/{made['id']}").status_code == 404
+
+
+# -- restart on the state file -----------------------------------------------------------------------------------
+
+def test_a_killed_simulator_restarted_on_its_state_file_keeps_agents_generations_files_and_clock(tmp_path):
+    """`manage.py up` restarts the simulator on var/simulator-state.json: a SIGKILL must not lose an Agents job."""
+    flags = ["--state-file", str(tmp_path / "state.json"), "--time-scale", "0.1"]  # video: 0.6 s queued + 5 s
+    sim = start_simulator(*flags, log_path=tmp_path / "sim.log")
+    port = int(sim.root.rsplit(":", 1)[1])
+    alice = Agents(sim.root)
+    alice.config(jitter=0)
+    upload = alice.post("/files", files={"file": ("fox.png", PNG_1x1, "image/png")}).json()
+    deadline = time.monotonic() + 10
+    while alice.get(f"/files/{upload['id']}").json()["state"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.03)
+    image = alice.create(prompt="Like this fox", image_ref=[{"file_id": upload["id"]}])
+    finished = alice.done(image["id"])
+    url_before, png_before = finished["output"][0]["url"], download(finished["output"][0]["url"])
+    video_request = {"prompt": "A fox runs through snow", "model": "ray-3.2", "type": "video"}
+    made_at = time.monotonic()
+    video = alice.create(**video_request)
+    wait_until(lambda: alice.get(f"/generations/{video['id']}").json()["state"] == "processing", timeout=5)
+    time.sleep(0.4)  # the state file is written within 0.2 s of a change
+    sim.process.kill()
+    sim.process.wait()
+    time.sleep(max(0.0, made_at + 2.5 - time.monotonic()))  # down for a while: part of its 5 s of processing pass
+
+    again = start_simulator(*flags, port=port, log_path=tmp_path / "sim2.log")
+    try:
+        alice = Agents(again.root)
+        back = alice.get(f"/generations/{video['id']}")
+        saved = alice.sim("GET", f"/generations/{video['id']}")
+        active = alice.sim("GET", "/stats")["active"]
+        bob_sees = alice.as_key(BOB).get(f"/generations/{video['id']}").status_code
+        assert back.status_code == 200 and back.json()["state"] == "processing" and back.json()["id"] == video["id"]
+        assert saved["request"] == video_request and saved["key"] == ALICE
+        assert active == {ALICE: 1} and bob_sees == 404  # its concurrency slot and its key's namespace came back
+
+        # Issued before the kill, still valid: same secret, same bytes.
+        assert requests.get(url_before, timeout=10).content == png_before
+        assert alice.get(f"/generations/{image['id']}").json()["state"] == "completed"
+        kept = alice.get(f"/files/{upload['id']}").json()
+        assert (kept["state"], kept["filename"]) == ("ready", "fox.png")
+        again_made = alice.create(prompt="Again", image_ref=[{"file_id": upload["id"]}])
+        alice.finish(again_made["id"])
+
+        done, _ = alice.wait(video["id"])
+        # Its clock went on: it finished on its first schedule (5.6 s after the create), not after 5 s of
+        # processing counted again from the restart (7.5 s or later).
+        assert done["state"] == "completed" and time.monotonic() - made_at < 7.0
+        assert video_shape(download(done["output"][0]["url"])) == (1280, 720, 5.0, "yuv420p")
+        assert alice.sim("GET", "/stats")["active"] == {}  # the slot it took before the kill is free again
+    finally:
+        stop_simulator(again)
+
+
+def test_a_state_file_from_before_the_agents_part_loads_and_gains_one(tmp_path):
+    from generations.simulator.agents_config import AgentsConfig, AgentsFaults
+    from generations.simulator.agents_engine import AgentsEngine
+    from generations.simulator.config import Config
+    from generations.simulator.engine import Engine
+    from generations.simulator.faults import Faults
+
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"version": 2, "seq": 0, "balance": 500.0, "secret": "00" * 16, "generations": []}))
+    engine = Engine(Config(), Faults(), 1, "http://127.0.0.1:1", str(path))
+    agents = AgentsEngine(AgentsConfig(), AgentsFaults(), 1, "http://127.0.0.1:1", state=engine.state)
+    agents.files.create_multipart(ALICE, "multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; "
+                                  b'name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n' + PNG_1x1
+                                  + b"\r\n--b--\r\n")
+    engine.save_state()
+    saved = json.loads(path.read_text())
+
+    assert agents.gens == {} and engine.balance == 500.0
+    assert saved["balance"] == 500.0 and [f["filename"] for f in saved["agents"]["files"]["files"]] == ["a.png"]

@@ -1,6 +1,7 @@
 """State of the simulator's Agents API: generations per key (queued -> processing -> completed/failed with a
 failure_code), references resolved at submit time, per-key limits (30 RPM sliding window, 10 concurrent), signed
-output and upload URLs, faults and the numbers /_sim/agents reports. It shares only the process with the v1 engine.
+output and upload URLs, faults and the numbers /_sim/agents reports. It shares only the process with the v1 engine,
+and its state file (--state-file), where it keeps its generations, files and URL secret under "agents".
 
 Simulator-only failure marker: a prompt containing "[sim-fail]" or "[sim-fail:<failure_code>]" (for example
 "[sim-fail:content_moderated]") is accepted, runs its course and ends failed with that code (generation_failed
@@ -21,14 +22,16 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from . import agents_media, media
 from .agents_config import AgentsConfig, AgentsFaults
 from .agents_files import FileStore, describe_media
+from .agents_media import Output
 from .agents_validation import IMAGE_RATIOS, VIDEO_RATIOS, CreateRequest, Ref, parse
 from .loopback import is_loopback_url, local_session
+from .persistence import StateFile
 from .validation import ApiError
 
 TERMINAL = ("completed", "failed")
@@ -86,7 +89,8 @@ class AgentGen:
     state: str = "queued"
     failure_code: str | None = None
     failure_reason: str | None = None
-    slot_since: float = 0.0  # monotonic time it took a concurrency slot
+    slot_since: float = 0.0  # wall-clock time it took a concurrency slot
+    due_at: float = 0.0  # wall-clock time of its next step (start or finish): a restart keeps the clock going
 
     @property
     def look(self) -> media.Look:
@@ -116,7 +120,7 @@ def iso_now() -> str:
 
 class AgentsEngine:
     def __init__(self, config: AgentsConfig, faults: AgentsFaults, seed: int | None, root_url: str,
-                 time_scale=lambda: 1.0):
+                 time_scale=lambda: 1.0, state: StateFile | None = None):
         self.start_config, self.start_faults, self.seed = config.copy(), faults.copy(), seed
         self.root_url = root_url.rstrip("/")
         self.time_scale = time_scale  # read on every use: POST /_sim/config time_scale speeds up both APIs
@@ -124,7 +128,10 @@ class AgentsEngine:
         self.clock = threading.Condition(self.lock)
         self.secret = os.urandom(16)
         self.epoch = 0
+        self.state = state  # the v1 engine's state file, shared
         self._clear()
+        if state:
+            state.add_part("agents", self.load, self.snapshot)
         threading.Thread(target=self._run_clock, daemon=True, name="agents-clock").start()
 
     def _clear(self) -> None:
@@ -149,6 +156,7 @@ class AgentsEngine:
         with self.lock:
             self._clear()
             self.clock.notify_all()
+        self.changed()
 
     # -- clock, randomness ------------------------------------------------------------------------------------
 
@@ -179,11 +187,19 @@ class AgentsEngine:
                 if epoch == self.epoch:
                     action()
 
+    def _step(self, gen: AgentGen, delay: float, action) -> None:
+        """Schedule gen's next step and note when it is due, so that a restart keeps to the same moment."""
+        gen.due_at = time.time() + delay
+        self.schedule(delay, action)
+
     def _start(self, gen: AgentGen) -> None:
         if gen.state == "queued":
+            # Started late (the simulator was down when it was due): it still finishes when it would have.
+            late = max(0.0, time.time() - gen.due_at) if gen.due_at else 0.0
             gen.state = "processing"
             self._render_ahead(gen)
-            self.schedule(gen.processing_for, lambda: self._finish(gen))
+            self._step(gen, max(0.0, gen.processing_for - late), lambda: self._finish(gen))
+            self.changed()
 
     def _finish(self, gen: AgentGen) -> None:
         if gen.state != "processing":
@@ -199,6 +215,7 @@ class AgentsEngine:
             gen.failure_code = code or "generation_failed"
             gen.failure_reason = reason or FAILURE_REASONS[gen.failure_code]
         self.slots.get(gen.key, {}).pop(gen.id, None)
+        self.changed()
 
     def _render_ahead(self, gen: AgentGen) -> None:
         main = gen.outputs[0]
@@ -239,15 +256,16 @@ class AgentsEngine:
             now = time.monotonic()
             self.windows.setdefault(key, deque()).append(now)
             self.slots.setdefault(key, {})[gen.id] = now
-            gen.slot_since = now
+            gen.slot_since = time.time()
             self.seq += 1
             self.gens[gen.id] = gen
             self.creates["accepted"] += 1
-            self.schedule(gen.queued_for, lambda: self._start(gen))
+            self._step(gen, gen.queued_for, lambda: self._start(gen))
             window = self.windows[key]
             headers = {"X-RateLimit-Limit": str(self.config.requests_per_minute),
                        "X-RateLimit-Remaining": str(max(0, self.config.requests_per_minute - len(window))),
                        "X-RateLimit-Reset": str(int(time.time() + 60))}
+        self.changed()
         return gen, headers
 
     def _plan(self, key: str, request: CreateRequest, resolved: list[Resolved], planned: str | None) -> AgentGen:
@@ -556,3 +574,43 @@ class AgentsEngine:
             data = self.config.as_dict()
             data["api_keys"] = len(data["api_keys"])
             return {**data, "time_scale": self.time_scale()}
+
+    # -- persistence (--state-file, under "agents") ------------------------------------------------------------
+
+    def changed(self) -> None:
+        if self.state:
+            self.state.changed()
+
+    def snapshot(self) -> dict:
+        # Limit windows hold monotonic times, which mean nothing to another process: saved as wall-clock times.
+        shift = time.time() - time.monotonic()
+        with self.lock:
+            return {"version": 1, "seq": self.seq, "secret": self.secret.hex(),
+                    "windows": {key: [t + shift for t in times] for key, times in self.windows.items() if times},
+                    "generations": [asdict(g) for g in sorted(self.gens.values(), key=lambda g: g.seq)],
+                    "files": self.files.snapshot()}
+
+    def load(self, data: dict) -> None:
+        """Take over a saved state: generations in flight keep their schedule, each key its RPM window and slots,
+        output URLs signed before the restart stay valid until they expire."""
+        known = {f.name for f in fields(AgentGen)}
+        now, shift = time.time(), time.monotonic() - time.time()
+        with self.lock:
+            self.seq = data["seq"]
+            self.secret = bytes.fromhex(data["secret"])
+            for key, times in data.get("windows", {}).items():
+                self.windows[key] = deque(t + shift for t in times if t > now - 60)
+            for raw in data["generations"]:
+                gen = AgentGen(**{k: v for k, v in raw.items() if k in known})
+                gen.outputs = [Output(**item) for item in gen.outputs]
+                self.gens[gen.id] = gen
+                if gen.state in TERMINAL:
+                    continue
+                self.slots.setdefault(gen.key, {})[gen.id] = gen.slot_since + shift  # _check_limits prunes old ones
+                delay = max(0.0, gen.due_at - now)
+                if gen.state == "queued":
+                    self.schedule(delay, lambda gen=gen: self._start(gen))
+                else:
+                    self._render_ahead(gen)
+                    self.schedule(delay, lambda gen=gen: self._finish(gen))
+            self.files.load(data.get("files", {}))

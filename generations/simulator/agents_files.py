@@ -12,7 +12,7 @@ failure_reason texts: "Uploaded size (<n> bytes) does not match size_bytes (<m>)
 import base64
 import io
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -25,12 +25,17 @@ MAX_FILE_BYTES = 5 * 1024**3  # the S3 single-PUT ceiling
 KEEP_BYTES = 200 * 1024 * 1024  # bigger uploads are counted, not kept (nothing here reads them)
 PURPOSES = ("input", "reference")
 STATES = ("pending", "ready", "failed", "deleted")
+DATES = ("created_at", "expires_at", "deleted_at")  # AgentFile's datetimes, ISO strings in the state file
 CREATE = ("obj", {"mime_type": "str", "size_bytes": "int", "filename": "str", "purpose": "str",
                   "expires_at": "str", "user_id": "str"}, ("mime_type", "size_bytes"))
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass
@@ -130,6 +135,7 @@ class FileStore:
                            mime_type=mime, purpose=purpose, size_bytes=size, filename=filename, user_id=user_id,
                            expires_at=expires_at, inline=inline)
         self.files[record.id] = record
+        self.engine.changed()
         return record
 
     def create_json(self, key: str, body) -> dict:
@@ -172,6 +178,7 @@ class FileStore:
             if record is None or record.current_state() == "deleted" or record.completed:
                 raise ApiError(403, "AccessDenied")  # S3 would have nowhere to put it any more
             record.received, record.data = len(data), data if len(data) <= KEEP_BYTES else None
+        self.engine.changed()
 
     def complete(self, key: str, file_id: str) -> dict:
         with self.engine.lock:
@@ -181,6 +188,7 @@ class FileStore:
                     raise ApiError(400, "Upload not received: PUT the bytes to the upload URL first")
                 record.completed = True
                 self._start_ingest(record)
+                self.engine.changed()
             return record.to_api()
 
     def _start_ingest(self, record: AgentFile) -> None:
@@ -190,6 +198,7 @@ class FileStore:
         """Runs under the engine's lock: check what arrived, then ready or failed."""
         if record.state != "pending":
             return
+        self.engine.changed()
         if record.received != record.size_bytes:
             record.state = "failed"
             record.failure_reason = f"Uploaded size ({record.received} bytes) does not match size_bytes " \
@@ -220,6 +229,7 @@ class FileStore:
             record = self.owned(key, file_id)
             if record.current_state() != "deleted":
                 record.state, record.deleted_at, record.data = "deleted", datetime.now(UTC), None
+                self.engine.changed()
 
     def page(self, key: str, query: dict) -> dict:
         limit = _int_param(query, "limit", 25, 1, 100)
@@ -258,6 +268,31 @@ class FileStore:
             return [{**f.to_api(), "key": f.key, "inline": f.inline, "received": f.received,
                      "width": f.width, "height": f.height, "seconds": f.seconds}
                     for f in sorted(self.files.values(), key=lambda f: f.seq)]
+
+    # -- persistence (the engine's part of the state file) ---------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Every file; its bytes only while ingest may still read them (pending), as base64."""
+        saved = []
+        for record in sorted(self.files.values(), key=lambda f: f.seq):
+            raw = {**asdict(record), **{name: iso(getattr(record, name)) for name in DATES}, "data": None}
+            if record.state == "pending" and record.data is not None:
+                raw["data"] = base64.b64encode(record.data).decode()
+            saved.append(raw)
+        return {"seq": self.seq, "files": saved}
+
+    def load(self, data: dict) -> None:
+        """Take over saved files (under the engine's lock); an ingest cut short by the restart starts again."""
+        known = {f.name for f in fields(AgentFile)}
+        self.seq = data.get("seq", 0)
+        for raw in data.get("files", []):
+            record = AgentFile(**{k: v for k, v in raw.items() if k in known})
+            for name in DATES:
+                setattr(record, name, from_iso(getattr(record, name)))
+            record.data = base64.b64decode(record.data) if record.data else None
+            self.files[record.id] = record
+            if record.state == "pending" and record.completed:
+                self._start_ingest(record)
 
 
 def describe_media(data: bytes, kind: str) -> tuple[int, int, float] | None:

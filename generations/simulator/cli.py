@@ -24,8 +24,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9011, help="0 picks a free port (printed on start)")
     p.add_argument("--public-url", default="", help="root URL put into asset links (default http://HOST:PORT)")
     p.add_argument("--seed", type=int, default=None, help="seed for jitter, random failures and faults")
-    p.add_argument("--state-file", default=None, help="keep generations in this JSON file: loaded on start, "
-                   "saved after every change (a killed simulator loses at most 0.2 s) and on shutdown")
+    p.add_argument("--state-file", default=None, help="keep generations (both APIs) and Agents files in this JSON "
+                   "file: loaded on start, saved after every change (a killed simulator loses at most 0.2 s) and on "
+                   "shutdown")
     p.add_argument("--verbose", "-v", action="store_true", help="log one line per request to stderr")
     g = p.add_argument_group("clock")
     g.add_argument("--queued-seconds", type=float, default=defaults.queued_seconds)
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     agents = AgentsConfig(limits=not args.no_limits, requests_per_minute=args.agents_requests_per_minute,
                           concurrent_jobs=args.agents_concurrent_jobs, failure_rate=args.agents_failure_rate,
                           remote_refs=args.agents_remote_refs, api_keys=list(args.agents_api_key))
-    server.agents = AgentsEngine(agents, AgentsFaults(), args.seed, root, lambda: server.engine.config.time_scale)
+    server.agents = AgentsEngine(agents, AgentsFaults(), args.seed, root, lambda: server.engine.config.time_scale,
+                                 server.engine.state)
     threading.Thread(target=media.warm_up, daemon=True, name="warm-up").start()
 
     stop = threading.Event()
