@@ -941,7 +941,9 @@ def test_when_luma_cannot_be_reached_the_first_page_has_built_in_lists_quickly(a
         started = clock.monotonic()
         html = alice_client.get("/").content.decode()
         took = clock.monotonic() - started
-        assert took < 4.5, took  # the catalogs' short timeout (1.5 s each), not requests' default
+        # The catalogs' short timeout (1.5 s each), not the API client's usual 30 s read timeout and retries;
+        # generous, as the machine may be busy.
+        assert took < 15, took
         assert "camera orbit left" in html and 'value="dolly_zoom"' in html
         # Not cached as Luma's: the job fills the cache later; the next minute's pages do not ask (nor wait) again.
         assert LumaAccount.get().concepts == [] and LumaAccount.get().catalog_checked_at is not None
