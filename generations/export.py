@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from zipstream import ZipStream
 
 from . import pricing
+from .files import extra_path
 from .models import Board, Generation, State
 
 # Django refuses a POST with more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) before the view runs; a larger
@@ -93,9 +94,10 @@ def _files(generation: Generation) -> list[dict]:
             found.append({"role": "video" if generation.is_video else "image", "path": path,
                           "arcname": f"{folder}/{stem}{Path(path).suffix}",
                           "sha256": generation.sha256 or _sha256(path)})
-        for layer in generation.extra_files or []:
-            layer_path = Path(settings.MEDIA_ROOT) / layer.get("file", "")
-            if layer.get("file") == generation.archive_file.name or not layer_path.is_file():
+        for index, layer in enumerate(generation.extra_files or []):
+            # Checked as the generation's page serves it: only a file inside the archive folder.
+            layer_path = extra_path(generation, index)
+            if layer_path is None or layer.get("file") == generation.archive_file.name:
                 continue  # layer 0 is the archive file itself
             if "index" in layer:
                 label = slugify(layer.get("label") or "")[:30] or "layer"

@@ -119,7 +119,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     return ranged_file_response(request, generation.archive_file, _content_type(name), download_name=name)
 
 
-def _extra_path(generation: Generation, index: int) -> Path | None:
+def extra_path(generation: Generation, index: int) -> Path | None:
     """Where entry `index` of the row's extra_files is on disk, or None. The list is data, so its name counts only
     when it points at a file inside the archive folder (no `..`, absolute path or symlink out of it)."""
     entries = generation.extra_files if isinstance(generation.extra_files, list) else []
@@ -154,7 +154,7 @@ def extra_files(generation: Generation) -> dict[str, list[dict]]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or ("index" not in entry and entry.get("file") == generation.archive_file.name):
             continue
-        path = _extra_path(generation, index)
+        path = extra_path(generation, index)
         name = path.name if path else str(entry.get("file") or "")
         item = {
             "url": reverse("generations:extra_file", args=[generation.pk, index]),
@@ -182,7 +182,7 @@ def extra_file(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     """One further output of an archived generation (a layer, an EXR export), entry `index` of its extra_files,
     to the team like the main file. What a browser cannot show is sent as an attachment."""
     generation = _archived(pk)
-    path = _extra_path(generation, index)
+    path = extra_path(generation, index)
     if path is None:
         raise Http404("This generation has no such file")
     content_type = _content_type(path.name)

@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 import zipfile
+from pathlib import Path
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -387,6 +388,19 @@ def test_a_zip_export_of_a_selection_matches_the_database_file_by_file_and_row_b
         assert line["file_sha256"] == (main[0]["sha256"] if main else "")
         if line["file"]:
             assert sha(archive.read(line["file"])) == line["file_sha256"]
+
+
+def test_an_export_takes_only_outputs_inside_the_archive_folder(alice_client, alice, settings):
+    layered = archived(alice, "A street in layers", kind=Kind.LAYERING, model="uni-1", layers=1)
+    secret = Path(settings.MEDIA_ROOT) / "secret.txt"
+    secret.write_bytes(b"not an output of any generation")
+    Generation.objects.filter(pk=layered.pk).update(
+        extra_files=[*layered.extra_files, {"index": 2, "label": "Escape", "file": "archive/../secret.txt"}])
+
+    archive, data = exported(alice_client.post("/export/", {"ids": [layered.pk]}))
+    layers = [name for name in archive.namelist() if name.startswith("layers/")]
+    assert len(layers) == 1 and "escape" not in layers[0]
+    assert b"not an output of any generation" not in data
 
 
 def test_a_board_exports_its_own_generations_and_a_private_board_only_for_its_owner(alice_client, alice, bob_client):
