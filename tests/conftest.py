@@ -8,7 +8,7 @@ import pytest
 # Playwright's sync API runs an event loop in the test thread; Django's ORM must still be usable there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-pytest_plugins = ["tests.plugins.simulator", "tests.plugins.stack"]
+pytest_plugins = ["tests.plugins.simulator", "tests.plugins.stack", "tests.plugins.browser"]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 

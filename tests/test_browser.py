@@ -13,13 +13,13 @@ from playwright.sync_api import Locator, Page, expect
 
 from generations import tasks
 from generations.models import ArchiveState, Generation, KeyframeImage, Kind, State
+from tests.plugins.browser import VIEWPORT
 from tests.plugins.stack import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 SCREENSHOTS = os.environ.get("LUMAWEB_SCREENSHOTS", "")
 ALICE, BOB = ("alice", "wonderland-42"), ("bob", "builder-4242")
-VIEWPORT = {"width": 1280, "height": 800}
 # The page polls its live cards every 2 s and the jobs run in another process, so a card can take a few seconds.
 CARD_CHANGE = 20_000
 # Hide or show the tab as the browser would, for the page's scripts.
@@ -27,33 +27,6 @@ SET_HIDDEN = """(hidden) => {
     Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
     document.dispatchEvent(new Event('visibilitychange'));
 }"""
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": VIEWPORT}
-
-
-@pytest.fixture(autouse=True)
-def static_files_as_in_production(monkeypatch):
-    """pytest-django's live server answers /static/ itself, through the finders, which know no hashed names
-    (collected_static makes pages link them): every stylesheet and script was a 404. Let WhiteNoise serve the
-    collected files, as it does in production."""
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-
-    monkeypatch.setattr(StaticFilesHandler, "_should_handle", lambda self, path: False)
-
-
-@pytest.fixture(autouse=True)
-def no_broken_pages(page):
-    """A script error, a missing stylesheet/script or anything the Content-Security-Policy refused (the console
-    says so) fails the test, whatever it was looking at."""
-    problems = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda m: "Content Security Policy" in m.text and problems.append(f"{m.type}: {m.text}"))
-    page.on("response", lambda r: r.status >= 400 and "/static/" in r.url and problems.append(f"{r.status} {r.url}"))
-    yield
-    assert not problems
 
 
 def shot(target: Page | Locator, name: str, top: Locator | None = None) -> None:
@@ -76,12 +49,14 @@ def ready(page: Page) -> None:
     page.wait_for_function("() => window.htmx !== undefined")
 
 
-def log_in(page: Page, url: str, user: tuple[str, str]) -> None:
+def log_in(page: Page, url: str, user: tuple[str, str], lands_on: str = "Make something") -> None:
+    """Log in and wait for the dashboard: its panel is headed "Make something", or "Watching" for a viewer, who may
+    not make anything."""
     page.goto(f"{url}/accounts/login/")
     page.get_by_label("Username").fill(user[0])
     page.get_by_label("Password").fill(user[1])
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Make something")).to_be_visible()
+    expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
     ready(page)
 
 

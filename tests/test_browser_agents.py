@@ -12,9 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from generations.models import Generation, Kind, Provider, State
-from tests.test_browser import (ALICE, browser_context_args, generate, log_in, no_broken_pages,  # noqa: F401
-                                png, request_generation, settled, shot,
-                                static_files_as_in_production, upload)
+from tests.test_browser import ALICE, generate, log_in, png, request_generation, settled, shot, upload
 from tests.test_browser_modes import make, pick, plays, shows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

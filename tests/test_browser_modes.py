@@ -11,9 +11,18 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from generations.models import Generation, Kind
-from tests.test_browser import (ALICE, CARD_CHANGE, browser_context_args, generate, log_in, luma_request,  # noqa: F401
-                                no_broken_pages, request_generation, settled, shot,
-                                static_files_as_in_production, status_of, upload)
+from tests.test_browser import (
+    ALICE,
+    CARD_CHANGE,
+    generate,
+    log_in,
+    luma_request,
+    request_generation,
+    settled,
+    shot,
+    status_of,
+    upload,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -5,17 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from generations.models import ShareLink
-from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
-    ALICE,
-    VIEWPORT,
-    browser_context_args,
-    card_action,
-    log_in,
-    no_broken_pages,
-    request_generation,
-    settled,
-    static_files_as_in_production,
-)
+from tests.plugins.browser import VIEWPORT
+from tests.test_browser import ALICE, card_action, log_in, request_generation, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

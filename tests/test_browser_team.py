@@ -11,36 +11,15 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from generations.models import Generation, Kind, Profile, State
 from generations.roles import set_role
-from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
-    ALICE,
-    BOB,
-    browser_context_args,
-    log_in,
-    no_broken_pages,
-    ready,
-    request_generation,
-    settled,
-    shot,
-    static_files_as_in_production,
-)
+from tests.test_browser import ALICE, BOB, log_in, ready, request_generation, settled, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 PLAYING = "v => !v.paused && v.currentTime > 0.3"
-
-
-def log_in_as_viewer(page: Page, url: str, user: tuple[str, str]) -> None:
-    """log_in() for someone who may not make anything: the dashboard opens on the viewer's panel instead."""
-    page.goto(f"{url}/accounts/login/")
-    page.get_by_label("Username").fill(user[0])
-    page.get_by_label("Password").fill(user[1])
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Watching")).to_be_visible()
-    ready(page)
 
 
 def sha256(data: bytes) -> str:
@@ -73,7 +52,7 @@ def test_a_request_over_the_budget_is_refused_beside_the_form_and_nothing_reache
 def test_a_viewer_watches_and_reviews_but_can_make_nothing(page, luma_stack, alice, bob):
     (kite,) = settled(request_generation(alice, "A red kite over the dunes at noon"))
     set_role(bob, "viewer")
-    log_in_as_viewer(page, luma_stack.url, BOB)
+    log_in(page, luma_stack.url, BOB, lands_on="Watching")
 
     expect(page.get_by_text("You are a viewer on this team")).to_be_visible()
     expect(page.get_by_role("heading", name="Make something")).to_have_count(0)

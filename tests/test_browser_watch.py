@@ -8,15 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from generations.models import Kind
-from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
-    ALICE,
-    browser_context_args,
-    log_in,
-    no_broken_pages,
-    request_generation,
-    settled,
-    static_files_as_in_production,
-)
+from tests.test_browser import ALICE, log_in, request_generation, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -9,18 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from generations.models import Board, BoardItem, Generation, Kind, State
-from tests.test_browser import (  # noqa: F401 - the autouse fixtures apply here too
-    ALICE,
-    BOB,
-    browser_context_args,
-    log_in,
-    no_broken_pages,
-    ready,
-    request_generation,
-    settled,
-    shot,
-    static_files_as_in_production,
-)
+from tests.test_browser import ALICE, BOB, log_in, ready, request_generation, settled, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
