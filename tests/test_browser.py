@@ -62,9 +62,13 @@ def log_in(page: Page, url: str, user: tuple[str, str], lands_on: str = "Make so
 
 def generate(page: Page) -> tuple[int, Locator]:
     """Press Generate; return the new generation's number and its card, once the card is in the library."""
+    requested = page.locator("#create-panel .success a")
+    # The response arrives before htmx swaps it in: until then the panel still shows the last success, if any.
+    before = requested.inner_text() if requested.count() else None
     with page.expect_response(lambda response: response.url.endswith("/create/")):
         page.get_by_role("button", name="Generate").click()
-    requested = page.locator("#create-panel .success a")
+    if before is not None:
+        expect(requested).not_to_have_text(before)
     expect(requested).to_have_text(re.compile(r"^#\d+$"))
     pk = int(requested.inner_text().lstrip("#"))
     card = page.locator(f"#card-{pk}")
