@@ -155,7 +155,12 @@ def board_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def _card_boards_context(request: HttpRequest, generation: Generation, note: str = "") -> dict:
     listed = list(boards.visible_boards(request.user))
     on = set(BoardItem.objects.filter(generation=generation, board__in=listed).values_list("board_id", flat=True))
-    return {"g": generation, "boards": [(board, board.pk in on) for board in listed], "note": note}
+    # The large player asks for its own copy (?in=lightbox): its ids must not repeat those of the card's menu,
+    # which may be open on the same page for the same generation.
+    in_lightbox = request.GET.get("in") == "lightbox"
+    return {"g": generation, "boards": [(board, board.pk in on) for board in listed], "note": note,
+            "menu_id": f"{'lightbox-' if in_lightbox else ''}board-menu-{generation.pk}",
+            "menu_query": "?in=lightbox" if in_lightbox else ""}
 
 
 @login_required

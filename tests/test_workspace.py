@@ -199,6 +199,21 @@ def test_the_boards_menu_shows_a_viewer_the_boards_it_may_use_with_those_holding
     assert set(row.boards.all()) == {own, others_private}
 
 
+def test_the_large_players_copy_of_a_boards_menu_has_ids_of_its_own_and_keeps_them_after_a_change(
+        alice_client, alice):
+    spring = board(alice, "Spring")
+    row = make(alice)
+    url = reverse("generations:card_boards", args=[row.pk])
+    card_menu = alice_client.get(url, headers=HTMX).content.decode()
+    player_menu = alice_client.get(f"{url}?in=lightbox", headers=HTMX).content.decode()
+    ids = lambda html: set(re.findall(r' id="([^"]+)"', html))
+    assert ids(card_menu) == {f"board-menu-{row.pk}", f"board-menu-{row.pk}-{spring.pk}"}
+    assert ids(player_menu) == {f"lightbox-board-menu-{row.pk}", f"lightbox-board-menu-{row.pk}-{spring.pk}"}
+    assert f'hx-post="{url}?in=lightbox"' in player_menu  # its answer is the player's copy again
+    answer = alice_client.post(f"{url}?in=lightbox", {"board": [spring.pk]}, headers=HTMX).content.decode()
+    assert ids(answer) == ids(player_menu) and f"#{row.pk} added to “Spring”." in answer
+
+
 def test_a_selection_goes_on_a_board_at_once_and_repeats_are_counted(alice_client, alice, bob):
     spring = board(bob, "Spring")
     rows = [make(alice, f"Take {n}") for n in range(3)]

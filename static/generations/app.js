@@ -48,13 +48,15 @@
     }
   });
 
-  // Close an open Actions menu with Escape or a click elsewhere.
+  // Close an open Actions menu with Escape or a click elsewhere (but for a button that keeps it: the large player's
+  // Previous / Next, after which its Boards menu shows the next generation's boards).
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
     const open = document.querySelector("details.menu[open]");
     if (open) { open.open = false; open.querySelector("summary").focus(); }
   });
   document.addEventListener("click", function (event) {
+    if (event.target instanceof Element && event.target.closest("[data-keeps-menus]")) return;
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
       if (!menu.contains(event.target)) menu.open = false;
     });

@@ -82,9 +82,9 @@
       '<div class="lightbox-stage"></div>' +
       '<p class="lightbox-prompt"></p>' +
       '<div class="lightbox-nav">' +
-      '<button type="button" class="secondary" data-go="prev" title="Previous (Left arrow)">← Previous</button>' +
+      '<button type="button" class="secondary" data-go="prev" data-keeps-menus title="Previous (Left arrow)">← Previous</button>' +
       '<span class="lightbox-count muted" aria-live="polite"></span>' +
-      '<button type="button" class="secondary" data-go="next" title="Next (Right arrow)">Next →</button>' +
+      '<button type="button" class="secondary" data-go="next" data-keeps-menus title="Next (Right arrow)">Next →</button>' +
       "</div>";
     document.body.appendChild(dialog);
     boards = dialog.querySelector(".lightbox-boards");
@@ -146,7 +146,7 @@
     const url = current && current.dataset.boards;
     if (!url) return;
     box.textContent = "Loading…";
-    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+    fetch(url + "?in=lightbox", { credentials: "same-origin", headers: { "HX-Request": "true" } })
       .then(function (response) {
         return response.ok && !response.redirected ? response.text() : Promise.reject(response.status);
       })
