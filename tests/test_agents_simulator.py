@@ -658,3 +658,38 @@ def test_a_state_file_from_before_the_agents_part_loads_and_gains_one(tmp_path):
 
     assert agents.gens == {} and engine.balance == 500.0
     assert saved["balance"] == 500.0 and [f["filename"] for f in saved["agents"]["files"]["files"]] == ["a.png"]
+
+
+def test_a_pending_uploads_bytes_wait_out_a_restart_in_a_file_of_their_own_not_in_the_state_file(tmp_path):
+    from generations.simulator.agents_config import AgentsConfig, AgentsFaults
+    from generations.simulator.agents_engine import AgentsEngine
+    from generations.simulator.config import Config
+    from generations.simulator.engine import Engine
+    from generations.simulator.faults import Faults
+
+    def simulator():
+        engine = Engine(Config(), Faults(), 1, "http://127.0.0.1:1", str(tmp_path / "state.json"))
+        return engine, AgentsEngine(AgentsConfig(file_ingest_seconds=0), AgentsFaults(), 1, "http://127.0.0.1:1",
+                                    state=engine.state)
+
+    picture = io.BytesIO()
+    Image.effect_noise((400, 300), 60).convert("RGB").save(picture, "PNG")  # noise: a PNG that does not shrink
+    data = picture.getvalue()
+    engine, agents = simulator()
+    made = agents.files.create_json(ALICE, {"mime_type": "image/png", "size_bytes": len(data), "filename": "n.png"})
+    agents.files.put(made["id"], data)  # PUT, not yet completed: pending
+    engine.save_state()
+    beside = tmp_path / "state.json.uploads" / made["id"]
+    written_at = beside.stat().st_mtime_ns
+    engine.save_state()  # written once, not again with every save
+
+    state_size = (tmp_path / "state.json").stat().st_size
+    assert beside.read_bytes() == data and beside.stat().st_mtime_ns == written_at
+    assert state_size < len(data) / 10  # the state file names the bytes, it does not hold them
+
+    # Restarted: the bytes are back, complete ingests them, and the file beside the state file goes.
+    engine, agents = simulator()
+    assert agents.files.complete(ALICE, made["id"])["state"] == "pending"
+    wait_until(lambda: agents.files.get(ALICE, made["id"])["state"] == "ready", timeout=5)
+    engine.save_state()
+    assert agents.files.files[made["id"]].width == 400 and not beside.exists()

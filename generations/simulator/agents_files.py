@@ -11,11 +11,13 @@ failure_reason texts: "Uploaded size (<n> bytes) does not match size_bytes (<m>)
 
 import base64
 import io
+import os
 import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
+from pathlib import Path
 
 from . import media
 from .agents_validation import check_schema
@@ -126,6 +128,7 @@ class FileStore:
         self.engine = engine
         self.files: dict[str, AgentFile] = {}
         self.seq = 0
+        self.bytes_saved: set[str] = set()  # ids whose pending bytes have a file beside the state file
 
     # -- create, upload, complete ----------------------------------------------------------------------------
 
@@ -178,6 +181,7 @@ class FileStore:
             if record is None or record.current_state() == "deleted" or record.completed:
                 raise ApiError(403, "AccessDenied")  # S3 would have nowhere to put it any more
             record.received, record.data = len(data), data if len(data) <= KEEP_BYTES else None
+            self._forget_bytes(record)  # a second PUT replaces the first: the next save writes these bytes
         self.engine.changed()
 
     def complete(self, key: str, file_id: str) -> dict:
@@ -199,6 +203,7 @@ class FileStore:
         if record.state != "pending":
             return
         self.engine.changed()
+        self._forget_bytes(record)
         if record.received != record.size_bytes:
             record.state = "failed"
             record.failure_reason = f"Uploaded size ({record.received} bytes) does not match size_bytes " \
@@ -229,6 +234,7 @@ class FileStore:
             record = self.owned(key, file_id)
             if record.current_state() != "deleted":
                 record.state, record.deleted_at, record.data = "deleted", datetime.now(UTC), None
+                self._forget_bytes(record)
                 self.engine.changed()
 
     def page(self, key: str, query: dict) -> dict:
@@ -271,13 +277,33 @@ class FileStore:
 
     # -- persistence (the engine's part of the state file) ---------------------------------------------------
 
+    def _bytes_path(self, record: AgentFile) -> Path | None:
+        """Where a pending upload's bytes wait out a restart: beside the state file, one file each (the state
+        file itself is rewritten after every change, and must not carry up to KEEP_BYTES of base64 each time)."""
+        state = self.engine.state
+        return state.path.with_name(state.path.name + ".uploads") / record.id if state else None
+
+    def _forget_bytes(self, record: AgentFile) -> None:
+        """The upload left pending (ingested, failed, deleted or expired): a restart no longer needs its bytes."""
+        if record.id in self.bytes_saved:
+            self.bytes_saved.discard(record.id)
+            self._bytes_path(record).unlink(missing_ok=True)
+
     def snapshot(self) -> dict:
-        """Every file; its bytes only while ingest may still read them (pending), as base64."""
+        """Every file. The bytes of a pending one, which ingest may still read, are written once to their own file."""
         saved = []
         for record in sorted(self.files.values(), key=lambda f: f.seq):
             raw = {**asdict(record), **{name: iso(getattr(record, name)) for name in DATES}, "data": None}
-            if record.state == "pending" and record.data is not None:
-                raw["data"] = base64.b64encode(record.data).decode()
+            if record.id in self.bytes_saved and record.current_state() != "pending":
+                self._forget_bytes(record)
+            elif record.state == "pending" and record.data is not None and (path := self._bytes_path(record)):
+                if record.id not in self.bytes_saved:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(path.name + ".tmp")
+                    tmp.write_bytes(record.data)
+                    os.replace(tmp, path)
+                    self.bytes_saved.add(record.id)
+                raw["data"] = "saved"
             saved.append(raw)
         return {"seq": self.seq, "files": saved}
 
@@ -289,7 +315,12 @@ class FileStore:
             record = AgentFile(**{k: v for k, v in raw.items() if k in known})
             for name in DATES:
                 setattr(record, name, from_iso(getattr(record, name)))
-            record.data = base64.b64decode(record.data) if record.data else None
+            saved, record.data = record.data, None
+            if saved == "saved" and (path := self._bytes_path(record)) is not None and path.exists():
+                record.data = path.read_bytes()
+                self.bytes_saved.add(record.id)
+            elif saved and saved != "saved":
+                record.data = base64.b64decode(saved)  # a state file written before the bytes had files of their own
             self.files[record.id] = record
             if record.state == "pending" and record.completed:
                 self._start_ingest(record)
