@@ -1,15 +1,14 @@
 """State of the simulator's Agents API: generations per key (queued -> processing -> completed/failed with a
-failure_code), references resolved at submit time, per-key limits (30 RPM sliding window, 10 concurrent), signed
-output and upload URLs, faults and the numbers /_sim/agents reports. It shares only the process with the v1 engine,
-and its state file (--state-file), where it keeps its generations, files and URL secret under "agents".
+failure_code), references resolved at submit time (agents_references), per-key limits (30 RPM sliding window, 10
+concurrent), signed output and upload URLs, faults and the numbers /_sim/agents reports. It shares only the process
+with the v1 engine, and its state file (--state-file), where it keeps its generations, files and URL secret under
+"agents".
 
 Simulator-only failure marker: a prompt containing "[sim-fail]" or "[sim-fail:<failure_code>]" (for example
 "[sim-fail:content_moderated]") is accepted, runs its course and ends failed with that code (generation_failed
 without one) and Luma's reason text. An unknown code answers 400, so a typo in a test is loud.
 """
 
-import base64
-import binascii
 import hashlib
 import heapq
 import hmac
@@ -27,10 +26,10 @@ from datetime import UTC, datetime
 
 from . import agents_media, media
 from .agents_config import AgentsConfig, AgentsFaults
-from .agents_files import FileStore, describe_media
+from .agents_files import FileStore
 from .agents_media import Output
-from .agents_validation import IMAGE_RATIOS, VIDEO_RATIOS, CreateRequest, Ref, parse
-from .loopback import is_loopback_url, local_session
+from .agents_references import References, Resolved
+from .agents_validation import IMAGE_RATIOS, VIDEO_RATIOS, CreateRequest, parse
 from .persistence import StateFile
 from .validation import ApiError
 
@@ -47,24 +46,9 @@ FAILURE_REASONS = {
     "rate_limited": "Rate limited upstream; try again later.",
 }
 FAIL_MARKER = re.compile(r"\[sim-fail(?::([a-z_]*))?\]")
-IMAGE_BYTES, VIDEO_BYTES = 50 * 1024 * 1024, 200 * 1024 * 1024
 EDIT_MAX_SECONDS = {"video_edit": 18.0, "video_reframe": 30.0}
 SLOT_LIFETIME = 3600.0  # an active job is pruned from the concurrency count after an hour (DOC-rl)
-VIDEO_OUTPUTS, IMAGE_OUTPUTS = ("video", "video_edit", "video_reframe"), ("image", "image_edit")
 _tie = itertools.count()
-
-@dataclass
-class Resolved:
-    """What a reference turned out to be: its media kind, shape if known, and the generation it names, if any."""
-
-    ref: Ref
-    kind: str
-    width: int = 0
-    height: int = 0
-    seconds: float = 0.0
-    decodable: bool = True
-    generation: "AgentGen | None" = None
-
 
 @dataclass
 class AgentGen:
@@ -140,6 +124,7 @@ class AgentsEngine:
         self.epoch += 1
         self.gens: dict[str, AgentGen] = {}
         self.files = FileStore(self)
+        self.references = References(self)
         self.seq = 0
         self.windows: dict[str, deque] = {}
         self.slots: dict[str, dict[str, float]] = {}
@@ -249,7 +234,7 @@ class AgentsEngine:
             if planned not in FAILURE_REASONS:
                 raise ApiError(400, f"simulator: unknown failure_code '{planned}' in [sim-fail:...]; known: "
                                     f"{', '.join(sorted(FAILURE_REASONS))}")
-        resolved = [self._resolve(key, ref) for ref in request.refs]
+        resolved = [self.references.resolve(key, ref) for ref in request.refs]
         with self.lock:
             gen = self._plan(key, request, resolved, planned)
             self._check_limits(key)
@@ -370,92 +355,6 @@ class AgentsEngine:
                 output.append(entry)
         return {"id": gen.id, "type": gen.type, "state": gen.state, "model": gen.model, "created_at": gen.created_at,
                 "output": output, "failure_code": gen.failure_code, "failure_reason": gen.failure_reason}
-
-    # -- references -------------------------------------------------------------------------------------------
-
-    def _resolve(self, key: str, ref: Ref) -> Resolved:
-        """Fetch, decode or look up one reference (section 17's 413/422/503), outside the lock for fetches."""
-        fields_ = ref.ref
-        path, want = ref.path, ref.want
-        media_type = (fields_.get("media_type") or "").lower()
-        if media_type and not media_type.startswith(f"{want}/"):
-            raise ApiError(422, f"{path}: content-type is not an image" if want == "image"
-                           else f"{path}: media_type must be a video type for a video source")
-        if fields_.get("generation_id") is not None:
-            return self._resolve_generation(key, ref)
-        if fields_.get("file_id") is not None:
-            with self.lock:
-                record = self.files.usable(key, fields_["file_id"], path, want)
-                return Resolved(ref, want, record.width, record.height, record.seconds)
-        if fields_.get("data") is not None:
-            try:
-                data = base64.b64decode(fields_["data"], validate=True)
-            except (binascii.Error, ValueError):
-                raise ApiError(422, f"{path}: invalid base64 data") from None
-            return self._measured(ref, data)
-        url = fields_["url"]
-        if self.fires("url_ingestion_down"):
-            raise ApiError(503, "Image URL ingestion unavailable")
-        if not is_loopback_url(url):
-            if self.config.remote_refs == "fail":  # never fetched: this machine makes no outside traffic
-                raise ApiError(422, f"{path}: failed to fetch URL")
-            return Resolved(ref, want)
-        return self._measured(ref, self._fetch(ref, url))
-
-    def _measured(self, ref: Ref, data: bytes) -> Resolved:
-        limit = VIDEO_BYTES if ref.want == "video" else IMAGE_BYTES
-        if len(data) > limit:
-            raise ApiError(413, self._too_large(ref))
-        shape = describe_media(data, ref.want)
-        if shape is None:
-            return Resolved(ref, ref.want, decodable=False)  # found while processing: failure_code corrupt_input
-        return Resolved(ref, ref.want, *shape)
-
-    @staticmethod
-    def _too_large(ref: Ref) -> str:
-        if ref.want == "video":
-            return f"{ref.path}: video exceeds 200 MB limit"
-        return "source: image exceeds 50 MB limit" if ref.path == "source" else "Image exceeds 50 MB size limit"
-
-    def _fetch(self, ref: Ref, url: str) -> bytes:
-        limit = VIDEO_BYTES if ref.want == "video" else IMAGE_BYTES
-        try:
-            with local_session() as session, session.get(url, timeout=self.config.fetch_timeout, stream=True,
-                                                         allow_redirects=False) as answer:
-                if answer.status_code != 200:
-                    raise ApiError(422, f"{ref.path}: failed to fetch URL (HTTP {answer.status_code})")
-                kind = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if ref.want == "image" and not kind.startswith("image/"):
-                    raise ApiError(422, f"{ref.path}: content-type is not an image")
-                data = bytearray()
-                for piece in answer.iter_content(256 * 1024):
-                    data += piece
-                    if len(data) > limit:
-                        raise ApiError(413, self._too_large(ref))
-                return bytes(data)
-        except ApiError:
-            raise
-        except Exception:  # noqa: BLE001 - refused, timed out, reset: all the same to the caller
-            raise ApiError(422, f"{ref.path}: failed to fetch URL") from None
-
-    def _resolve_generation(self, key: str, ref: Ref) -> Resolved:
-        path, gen_id = ref.path, ref.ref["generation_id"]
-        if path != "source" and path not in ("video.start_frame", "video.end_frame"):
-            raise ApiError(422, f"{path}: generation_id is only accepted on source and video.start_frame/end_frame; "
-                                "upload the image as a file")
-        with self.lock:
-            gen = self.gens.get(gen_id)
-            if gen is None or gen.key != key:
-                raise ApiError(422, f"{path}: generation not found")
-            if gen.state != "completed":
-                raise ApiError(422, f"{path}: generation is not completed")
-            # a start/end frame by generation extends a video; a source is the kind its position wants
-            wanted = "video" if path != "source" else ref.want
-            if wanted == "video" and gen.type not in VIDEO_OUTPUTS:
-                raise ApiError(422, f"{path}: generation output is not a video")
-            if wanted == "image" and gen.type not in IMAGE_OUTPUTS:
-                raise ApiError(422, f"{path}: generation output is not an image")
-            return Resolved(ref, wanted, gen.width, gen.height, gen.seconds, generation=gen)
 
     # -- signed URLs (outputs and uploads) --------------------------------------------------------------------
 
