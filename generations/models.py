@@ -150,11 +150,19 @@ def kind_for_keyframes(keyframes: dict | None) -> Kind:
 
 
 def prior_duration(kind: str, model: str) -> timedelta:
-    """What a generation of this kind and model is expected to take before we have seen any."""
+    """What a generation of this kind and model is expected to take before we have seen any (on Luma's clock:
+    settings.LUMA_TIME_SCALE, below 1 for a sped-up simulator)."""
     if kind in PRIOR_BY_KIND:
-        return timedelta(seconds=PRIOR_BY_KIND[kind])
-    default = PRIOR_SECONDS["photon-1"] if kind in IMAGE_KINDS else PRIOR_SECONDS["ray-2"]
-    return timedelta(seconds=PRIOR_SECONDS.get(model, default))
+        seconds = PRIOR_BY_KIND[kind]
+    else:
+        default = PRIOR_SECONDS["photon-1"] if kind in IMAGE_KINDS else PRIOR_SECONDS["ray-2"]
+        seconds = PRIOR_SECONDS.get(model, default)
+    return timedelta(seconds=seconds * settings.LUMA_TIME_SCALE)
+
+
+def poll_every() -> timedelta:
+    """POLL_EVERY on Luma's clock (settings.LUMA_TIME_SCALE)."""
+    return POLL_EVERY * settings.LUMA_TIME_SCALE
 
 
 class GenerationQuerySet(models.QuerySet):
@@ -474,9 +482,9 @@ class Generation(models.Model):
         # estimate later than the last.
         expected_done = (self.submitted_at or now) + self.expected_duration() * EARLY_POLL
         if news:
-            self.next_poll_at = max(now + POLL_EVERY, expected_done)
+            self.next_poll_at = max(now + poll_every(), expected_done)
         else:
-            backoff = POLL_EVERY * 2 ** max(self.polls_without_news - STEADY_POLLS, 0)
+            backoff = poll_every() * 2 ** max(self.polls_without_news - STEADY_POLLS, 0)
             self.next_poll_at = now + min(backoff, MAX_POLL_INTERVAL)
 
     def callback_poll_at(self, now=None):
@@ -502,7 +510,7 @@ class Generation(models.Model):
             # only old news still waits its turn before the next one.
             if not self.is_terminal:
                 now = timezone.now()
-                Generation.objects.filter(pk=self.pk, next_poll_at__lte=now).update(next_poll_at=now + POLL_EVERY)
+                Generation.objects.filter(pk=self.pk, next_poll_at__lte=now).update(next_poll_at=now + poll_every())
             return False
         heading = f"{source}: Luma says {remote.state or 'nothing'}"
         with transaction.atomic():

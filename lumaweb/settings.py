@@ -241,6 +241,12 @@ LUMA_BASE_URL = (env_str("LUMAAI_BASE_URL") or env_str("LUMA_BASE_URL", "https:/
 # Luma's Agents API (Ray 3.2, Uni-1): its own key (the name Luma uses) and its own base URL setting.
 LUMA_AGENTS_API_KEY = env_str("LUMA_AGENTS_API_KEY")
 LUMA_AGENTS_BASE_URL = env_str("LUMA_AGENTS_BASE_URL", "https://agents.lumalabs.ai/v1").rstrip("/")
+# How fast the Luma this site talks to runs against Luma itself: 1 for Luma; `manage.py up` sets it to the simulator's
+# SIMULATOR_TIME_SCALE when it starts the simulator, so the first guesses of how long a generation takes (and with
+# them the ETAs and, for the Agents API, which has no callbacks, the first poll) match the faster clock.
+LUMA_TIME_SCALE = env_float("LUMAWEB_LUMA_TIME_SCALE", 1.0)
+if not LUMA_TIME_SCALE > 0:
+    raise ImproperlyConfigured(f"LUMAWEB_LUMA_TIME_SCALE must be above 0, not {LUMA_TIME_SCALE}")
 # The address Luma can reach for callbacks and keyframe images.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The public address is this site's own: Luma's callbacks and the team's form posts arrive under it (often

@@ -13,7 +13,8 @@ from django.utils import timezone
 from PIL import Image
 
 from generations import admission, providers, tasks
-from generations.models import ArchiveState, Generation, KeyframeImage, Kind, LumaAccount, Provider, State
+from generations.models import (ArchiveState, Generation, KeyframeImage, Kind, LumaAccount, Provider, State,
+                                _duration_cache)
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +230,21 @@ def test_a_library_image_as_a_reference_is_sent_as_our_copy_and_layering_needs_n
     files = {f["id"]: f for f in sim(luma_sim, "GET", "/files")["files"]}
     assert files[ref["file_id"]]["size_bytes"] == Path(photo.archive_file.path).stat().st_size
     assert sent[layered.luma_id]["source"] == {"generation_id": photo.luma_id}
+
+
+def test_the_first_poll_and_the_eta_follow_lumas_clock_when_the_simulator_runs_faster(alice, settings):
+    """`./dev run` on a sped-up simulator sets LUMA_TIME_SCALE: with no history, a Uni-1 image (prior 45 s) is first
+    asked about at 0.8 of the scaled prior, and later polls come at the scaled POLL_EVERY."""
+    row = Generation.objects.create(owner=alice, prompt="A lantern", kind=Kind.IMAGE, model="uni-1",
+                                    provider=Provider.AGENTS, state=State.QUEUED, luma_id="scaled-1")
+    submitted = row.submitted_at = timezone.now()
+    row.schedule_next_poll(now=submitted)
+    assert row.expected_duration() == timedelta(seconds=45) and row.next_poll_at == submitted + timedelta(seconds=36)
+
+    settings.LUMA_TIME_SCALE = 0.1  # set at start in a real process, before anything was cached
+    _duration_cache.clear()
+    row.schedule_next_poll(now=submitted)
+    assert row.next_poll_at == submitted + timedelta(seconds=3.6)
+    row.schedule_next_poll(now=submitted + timedelta(seconds=4), news=False)
+    _duration_cache.clear()  # no scaled guess outlives this test
+    assert row.next_poll_at == submitted + timedelta(seconds=5.5)

@@ -103,9 +103,21 @@ def test_the_run_command_goes_from_nothing_to_a_playing_video_outlives_its_child
             return requests.get(f"http://127.0.0.1:{sim_port}/_sim/generations", timeout=5).json()["generations"]
 
         first = create(1)
+        # The Agents API too (no callbacks: only polls find it done), its first poll on the simulator's clock.
+        page = browser.get(f"{site}/")
+        made = browser.post(f"{site}/create/", allow_redirects=False, data={
+            "csrfmiddlewaretoken": csrf(page.text), "what": "image", "image_model": "uni-1", "aspect_ratio": "16:9",
+            "prompt": "A paper lantern over a river", "client_token": "up-test-uni"})
+        assert made.status_code == 302, made.text[-2000:]
+        image_pk = re.fullmatch(r"/#card-(\d+)", made.headers["Location"]).group(1)
         video = wait_for(lambda: archived(first), 60, "the video to be archived", log)
         assert video.headers["Content-Type"] == "video/mp4"
         assert [g["sha256"] for g in luma_made()] == [hashlib.sha256(video.content).hexdigest()]
+        image = wait_for(lambda: archived(image_pk), 30, "the Uni-1 image to be archived", log)
+        agents_made = requests.get(f"http://127.0.0.1:{sim_port}/_sim/agents/generations", timeout=5).json()
+        assert image.headers["Content-Type"] == "image/png"
+        assert [list(g["sha256s"].values()) for g in agents_made["generations"]] == [
+            [hashlib.sha256(image.content).hexdigest()]]
         middle = browser.get(f"{site}/generations/{first}/video/", headers={"Range": "bytes=100-199"})
         assert middle.status_code == 206 and middle.content == video.content[100:200]
         assert len(processes_of(var)) >= 4  # up, simulator, web server, the job cluster

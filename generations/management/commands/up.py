@@ -135,8 +135,11 @@ class Command(BaseCommand):
                 return
             # LUMAAI_BASE_URL, not LUMA_BASE_URL: Luma's Agents SDK reads the latter for its own host.
             env.pop("LUMA_BASE_URL", None)
+            # The site's first guesses of how long things take (ETAs, the Agents API's first poll) follow the
+            # simulator's clock.
             env.update(LUMAAI_API_KEY=SIMULATOR_KEY, LUMAAI_BASE_URL=base_url,
-                       LUMA_AGENTS_API_KEY=SIMULATOR_AGENTS_KEY, LUMA_AGENTS_BASE_URL=agents_url)
+                       LUMA_AGENTS_API_KEY=SIMULATOR_AGENTS_KEY, LUMA_AGENTS_BASE_URL=agents_url,
+                       LUMAWEB_LUMA_TIME_SCALE=str(options["simulator_time_scale"]))
             self.stdout.write(f"No Luma key set: using the Luma simulator at {base_url} (Dream Machine) and "
                               f"{agents_url} (Agents API)")
         else:
