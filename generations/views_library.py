@@ -120,8 +120,9 @@ class Card:
 
     @property
     def live(self) -> bool:
+        # A held request is live too: its card changes when staff approve it or turn it down.
         return self.g.deleted_at is None and (self.g.state in (
-            State.PENDING, State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DREAMING
+            State.HELD, State.PENDING, State.SUBMITTING, State.UNCONFIRMED, State.QUEUED, State.DREAMING
         ) or self.archiving)
 
     @property
@@ -147,6 +148,7 @@ class Card:
         if g.state == State.COMPLETED:
             return "Done" if g.archive_state != ArchiveState.FAILED else "Done, not archived"
         return {
+            State.HELD: "Waiting for approval",
             State.PENDING: "Waiting for a slot",
             State.SUBMITTING: "Submitted",
             State.UNCONFIRMED: "Submitted",
@@ -163,6 +165,7 @@ class Card:
         if self.archiving:
             return g.completed_at
         return {
+            State.HELD: g.created_at,
             State.PENDING: g.created_at,
             State.SUBMITTING: g.submitted_at or g.created_at,
             State.UNCONFIRMED: g.submitted_at or g.created_at,
@@ -205,6 +208,8 @@ class Card:
     @property
     def note(self) -> str:
         g = self.g
+        if g.state == State.HELD:
+            return g.reason or "staff must approve it first"  # why it is held: the budget it would exceed
         if g.state == State.PENDING:
             return f"{ordinal(self.position)} in line" if self.position else "in line"
         if g.state == State.UNCONFIRMED:

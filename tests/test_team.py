@@ -145,6 +145,19 @@ def held_request(owner, jobs) -> Generation:
     return row
 
 
+def test_a_held_request_shows_on_every_page_as_waiting_for_approval_with_its_reason(client, alice, bob, staff, jobs):
+    row = held_request(alice, jobs)
+    for user in (alice, bob, staff):
+        client.force_login(user)
+        for url in ("/", "/library/", "/?state=held", row.get_absolute_url()):
+            answer = client.get(url, follow=True)
+            assert answer.status_code == 200, (user, url)
+        card = client.get("/").content.decode()
+        assert "Waiting for approval" in card and "Over budget" in card
+    # Its card stays live, so it changes on the page when staff decide.
+    assert f'name="live" value="{row.pk}:' in card
+
+
 def test_staff_approve_or_turn_down_held_requests_and_a_reason_is_required(staff_client, alice, jobs):
     first, second = held_request(alice, jobs), held_request(alice, jobs)
     page = staff_client.get("/approvals/").content.decode()
