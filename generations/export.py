@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -30,9 +31,15 @@ from .models import Board, Generation, State
 # set is exported as a board.
 CSV_FIELDS = ["id", "prompt", "negative_prompt", "kind", "model", "luma_model", "provider", "resolution", "duration",
               "aspect_ratio", "loop", "concepts", "mode", "options", "frame0_url", "frame1_url", "media_url",
-              "first_frame_url", "frame0_generation", "frame1_generation", "source", "made_by", "created_at",
+              "first_frame_url", "frame0_generation", "frame1_generation", "source", "set", "made_by", "created_at",
               "completed_at", "state", "cost_cents", "review_mark", "reviewed_by", "reviewed_at", "luma_id",
-              "file", "file_sha256", "poster", "poster_sha256", "layers"]
+              "file", "file_sha256", "poster", "poster_sha256", "layers", "files"]
+# The CSV's `files` cell lists every file of the row the ZIP holds, as `role:path:sha256` entries joined by "; ":
+# one column however many outputs a row has (a layering's layers, an HDR clip's EXR, roles to come), so the table
+# stays one line per generation with a fixed header that a spreadsheet filters and sorts. Neither separator can
+# occur inside an entry: roles are slugs, paths are made of slugs, our own file names and a kind's name, and a
+# sha256 is hex. `file`, `poster` and `layers` stay as they were for whoever reads them already.
+FILE_SEPARATOR = "; "
 NOTHING = "Nothing to export: choose at least one generation you can see, or a board with generations on it."
 
 
@@ -99,12 +106,18 @@ def _files(generation: Generation) -> list[dict]:
             layer_path = extra_path(generation, index)
             if layer_path is None or layer.get("file") == generation.archive_file.name:
                 continue  # layer 0 is the archive file itself
+            # Index, type and extension come from Luma's answer: as slugs they cannot leave the ZIP's folders nor
+            # break the CSV's `files` entries.
+            suffix = re.sub(r"[^a-z0-9.]", "", layer_path.suffix.lower())[:8]
             if "index" in layer:
                 label = slugify(layer.get("label") or "")[:30] or "layer"
-                role, arcname = "layer", f"layers/{stem}-{layer['index']}-{label}{layer_path.suffix}"
+                place = slugify(str(layer["index"]))[:8] or "x"
+                role, arcname = "layer", f"layers/{stem}-{place}-{label}{suffix}"
             else:  # another output of the same generation, such as an HDR clip's EXR export
-                role = layer.get("type") or "extra"
-                arcname = f"extras/{stem}-{role}{layer_path.suffix}"
+                role = slugify(str(layer.get("type") or ""))[:20].strip("-") or "extra"
+                arcname = f"extras/{stem}-{role}{suffix}"
+            if any(item["arcname"] == arcname for item in found):  # two outputs alike: each keeps a name of its own
+                arcname = f"{arcname.removesuffix(suffix)}-{index}{suffix}"
             found.append({"role": role, "path": str(layer_path), "arcname": arcname,
                           "sha256": layer.get("sha256") or _sha256(str(layer_path))})
     if generation.poster:
@@ -133,6 +146,8 @@ def record(generation: Generation, files: list[dict]) -> dict:
         "media_url": _outside(generation.media_url), "first_frame_url": _outside(generation.first_frame_url),
         "frame0_generation": generation.frame0_generation_id, "frame1_generation": generation.frame1_generation_id,
         "source": generation.source_id,
+        # The "Make N" set a generation was made in (variations.request_set); "" for one made alone.
+        "set": generation.batch,
         "made_by": generation.owner.get_username() if generation.owner else "",
         "created_at": _when(generation.created_at), "completed_at": _when(generation.completed_at),
         "state": generation.state, "cost_cents": cost, "review_mark": generation.review_mark,
@@ -159,6 +174,7 @@ def _csv(records: list[dict]) -> bytes:
             "poster_sha256": by_role.get("poster", {}).get("sha256", ""),
             "layers": json.dumps([item for item in row["files"] if item["role"] == "layer"]) if any(
                 item["role"] == "layer" for item in row["files"]) else "",
+            "files": FILE_SEPARATOR.join(f"{item['role']}:{item['path']}:{item['sha256']}" for item in row["files"]),
         })
     return out.getvalue().encode("utf-8")
 
