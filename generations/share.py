@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from . import boards
 from .access import generation_for
 from .files import ranged_file_response
 from .models import Board, Generation, ShareLink, State
@@ -41,13 +42,21 @@ def _public_headers(response: HttpResponse) -> HttpResponse:
 
 
 def _shareable_board(user, pk: int) -> Board:
-    """The board `pk` if `user` may share it (its owner, or staff): 404 if they cannot see it, 403 if they may
-    only look."""
-    boards = Board.objects.all() if user.is_staff else Board.objects.filter(Q(shared=True) | Q(owner=user))
-    board = get_object_or_404(boards, pk=pk)
-    if not (user.is_staff or board.owner_id == user.pk):
+    """The board `pk` if `user` may share it (its owner, or staff): 404 if they cannot see it (a private board is
+    its owner's alone, staff included), 403 if they may only look."""
+    board = get_object_or_404(boards.visible_boards(user), pk=pk)
+    if not boards.may_change(user, board):
         raise PermissionDenied("Only the board's owner or staff may share a board.")
     return board
+
+
+def board_not_shareable(board: Board) -> str:
+    """Why `board` cannot be shared by link, in plain words; "" when it can. A link to a private board does not
+    work (the owner keeps it to themselves), so none is made."""
+    if not board.shared:
+        return (f"“{board.name}” is private, so a share link to it would not work. Share it with the team first "
+                f"(Rename or share), then make the link.")
+    return ""
 
 
 def not_shareable(generation: Generation) -> str:
@@ -100,8 +109,12 @@ def share_generation(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def share_board(request: HttpRequest, pk: int) -> HttpResponse:
-    """Make a share link for one board: its owner or staff."""
+    """Make a share link for one board: its owner or staff, while the team sees the board."""
     board = _shareable_board(request.user, pk)
+    refusal = board_not_shareable(board)
+    if refusal:
+        messages.error(request, refusal)
+        return redirect(board)
     return _create(request, board=board, context={"board": board})
 
 

@@ -233,7 +233,7 @@ def test_only_a_boards_owner_or_staff_may_share_it(alice, bob_client, staff):
     assert bob_client.post(f"/boards/{private.pk}/share/", {"days": "7"}).status_code == 404
     owner = Client()
     owner.force_login(alice)
-    assert owner.post(f"/boards/{private.pk}/share/", {"days": "7"}).status_code == 302
+    assert owner.post(f"/boards/{shared.pk}/share/", {"days": "7"}).status_code == 302
     admin = Client()
     admin.force_login(staff)
     assert admin.post(f"/boards/{shared.pk}/share/", {"days": "30"}).status_code == 302

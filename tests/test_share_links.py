@@ -1,0 +1,64 @@
+"""Share links to boards (issue 10, audit items 5 and 6): the board page offers a link to those who may share the
+board; a private board is its owner's alone, so staff cannot publish it."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from generations.models import Board, BoardItem, ShareLink
+from tests.test_share_export import anonymous, archived, bob_client, make_link, media, text  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_board_page_offers_a_share_link_to_its_owner_and_staff_only(alice, bob_client, staff):
+    board = Board.objects.create(name="Pitch", owner=alice, shared=True)
+    share = f'href="/boards/{board.pk}/share/"'
+    for who in (logged_in(alice), logged_in(staff)):
+        page = who.get(f"/boards/{board.pk}/")
+        assert page.status_code == 200
+        assert re.search(rf'<a [^>]*{share}[^>]*>Share link…</a>', page.content.decode())
+    seen_by_bob = bob_client.get(f"/boards/{board.pk}/")
+    assert seen_by_bob.status_code == 200 and "Pitch" in text(seen_by_bob)
+    assert share not in seen_by_bob.content.decode() and "Share link…" not in text(seen_by_bob)
+
+    # The entry leads to the share form the generation uses, with its own words, back to the board on Cancel.
+    form = logged_in(alice).get(f"/boards/{board.pk}/share/")
+    assert "Share the board “Pitch”" in text(form) and "Make the link" in text(form)
+    assert re.search(r'value="7" checked', form.content.decode())
+    assert f'class="button secondary" href="/boards/{board.pk}/">Cancel' in form.content.decode()
+
+    # A private board offers no link (it would not work), and says how to share it.
+    Board.objects.filter(pk=board.pk).update(shared=False)
+    private = logged_in(alice).get(f"/boards/{board.pk}/")
+    assert share not in private.content.decode()
+    assert "A private board cannot be shared by link: share it with the team first." in text(private)
+
+
+def test_staff_cannot_share_a_private_board_they_cannot_see(alice, staff):
+    secret = Board.objects.create(name="Secret", owner=alice, shared=False)
+    BoardItem.objects.create(board=secret, generation=archived(alice, "Not for anyone else"), added_by=alice)
+    admin = logged_in(staff)
+    assert admin.get(f"/boards/{secret.pk}/").status_code == 404
+    assert admin.get(f"/boards/{secret.pk}/share/").status_code == 404
+    assert admin.post(f"/boards/{secret.pk}/share/", {"days": "7"}).status_code == 404
+    assert not ShareLink.objects.exists()
+
+    # Its owner is told why there is no link for a private board, and none is made either.
+    answer = logged_in(alice).post(f"/boards/{secret.pk}/share/", {"days": "7"}, follow=True)
+    assert answer.redirect_chain[-1][0] == f"/boards/{secret.pk}/"
+    assert "“Secret” is private, so a share link to it would not work. Share it with the team first" in text(answer)
+    assert not ShareLink.objects.exists()
+
+    # Staff still share a board the team sees, as its owner does.
+    secret.shared = True
+    secret.save()
+    assert admin.post(f"/boards/{secret.pk}/share/", {"days": "7"}).status_code == 302
+    assert ShareLink.objects.get().created_by == staff
