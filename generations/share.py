@@ -148,7 +148,8 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _live_link(token: str) -> tuple[ShareLink | None, HttpResponse | None]:
-    """The live link for `token`, or the page that says why there is none (404 unknown, 410 revoked or expired)."""
+    """The live link for `token`, or the page that says why there is none (404 unknown, 410 revoked, expired, or
+    to a board its owner has made private)."""
     link = ShareLink.objects.select_related("generation", "board").filter(token=token).first()
     if link is None:
         return None, _gone("This link does not exist", "Check that the address was copied whole.", 404)
@@ -156,6 +157,9 @@ def _live_link(token: str) -> tuple[ShareLink | None, HttpResponse | None]:
         return None, _gone("This link was revoked", "Whoever shared it has stopped sharing it.", 410)
     if link.expires_at <= timezone.now():
         return None, _gone("This link has expired", "Share links work for a limited time. Ask for a new one.", 410)
+    if link.board_id and not link.board.shared:  # made private since: the owner keeps it to themselves now
+        return None, _gone("This board is no longer shared", "Its owner has made it private, so this link stopped "
+                                                              "working.", 410)
     return link, None
 
 

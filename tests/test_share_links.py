@@ -1,5 +1,6 @@
 """Share links to boards (issue 10, audit items 5 and 6): the board page offers a link to those who may share the
-board; a private board is its owner's alone, so staff cannot publish it."""
+board; a private board is its owner's alone, so staff cannot publish it and a link to a board made private stops at
+once."""
 
 import re
 
@@ -62,3 +63,35 @@ def test_staff_cannot_share_a_private_board_they_cannot_see(alice, staff):
     secret.save()
     assert admin.post(f"/boards/{secret.pk}/share/", {"days": "7"}).status_code == 302
     assert ShareLink.objects.get().created_by == staff
+
+
+def test_a_board_link_stops_at_once_when_the_board_is_made_private_or_deleted(alice, anonymous):
+    board = Board.objects.create(name="Launch", owner=alice, shared=True)
+    video = archived(alice, "A comet over the harbour")
+    BoardItem.objects.create(board=board, generation=video, added_by=alice)
+    link = make_link(board=board, by=alice)
+    owner = logged_in(alice)
+    assert "A comet over the harbour" in text(anonymous.get(f"/s/{link.token}/"))
+
+    made_private = owner.post(f"/boards/{board.pk}/edit/", {"name": "Launch"})  # "Shared with the team" unticked
+    assert made_private.status_code == 302 and not Board.objects.get(pk=board.pk).shared
+    gone = anonymous.get(f"/s/{link.token}/")
+    assert gone.status_code == 410
+    assert "This board is no longer shared" in text(gone) and "A comet over the harbour" not in text(gone)
+    assert gone["Cache-Control"] == "private, no-store"
+    assert not re.search(r'href="/(?!static/)', gone.content.decode())  # the share's own page, not the site's
+    assert anonymous.get(f"/s/{link.token}/media/{video.pk}/", HTTP_RANGE="bytes=0-9").status_code == 404
+    assert anonymous.get(f"/s/{link.token}/poster/{video.pk}/").status_code == 404
+    link.refresh_from_db()
+    assert link.views == 1  # the refused visit is not a view
+
+    # Deleted: the link goes with the board, and its address answers the share's own "gone" page.
+    other = Board.objects.create(name="Teaser", owner=alice, shared=True)
+    BoardItem.objects.create(board=other, generation=video, added_by=alice)
+    other_link = make_link(board=other, by=alice)
+    assert anonymous.get(f"/s/{other_link.token}/").status_code == 200
+    assert owner.post(f"/boards/{other.pk}/delete/").status_code == 302
+    deleted = anonymous.get(f"/s/{other_link.token}/")
+    assert deleted.status_code == 404 and "This link does not exist" in text(deleted)
+    assert not re.search(r'href="/(?!static/)', deleted.content.decode())
+    assert anonymous.get(f"/s/{other_link.token}/media/{video.pk}/").status_code == 404
