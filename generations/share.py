@@ -1,7 +1,11 @@
 """Share links: a public, unguessable address for one archived generation or one board, playable without a login.
 
 The token is the only credential. A share page shows the player, the prompt, the kind and the date, and links to
-nothing else of the site; its media answer only for what was shared, only while the link is live.
+nothing else of the site; its media answer only for what was shared, only while the link is live. A link to a board
+works only while the team sees the board: once its owner makes it private, the link stops.
+
+/shares/ lists my live links, those others made to my generations and boards, and for staff every other one of the
+team; whoever made a link, the owner of what it shares, and staff may revoke it.
 """
 
 from __future__ import annotations
@@ -57,6 +61,14 @@ def board_not_shareable(board: Board) -> str:
         return (f"“{board.name}” is private, so a share link to it would not work. Share it with the team first "
                 f"(Rename or share), then make the link.")
     return ""
+
+
+def may_revoke(user, link: ShareLink) -> bool:
+    """Whoever made the link, staff, or the owner of the generation or board it shares."""
+    if user.is_staff or link.created_by_id == user.pk:
+        return True
+    shared = link.generation if link.generation_id else link.board
+    return shared is not None and shared.owner_id is not None and shared.owner_id == user.pk
 
 
 def not_shareable(generation: Generation) -> str:
@@ -118,25 +130,45 @@ def share_board(request: HttpRequest, pk: int) -> HttpResponse:
     return _create(request, board=board, context={"board": board})
 
 
+def _stopped(link: ShareLink) -> str:
+    """Why a live link shows nothing at the moment, in plain words; "" while it works."""
+    if link.board_id and not link.board.shared:
+        return "Not working: the board is private now."
+    if link.generation_id and link.generation.deleted_at is not None:
+        return f"Not working: #{link.generation_id} was deleted."
+    return ""
+
+
 @login_required
 @require_GET
 def shares(request: HttpRequest) -> HttpResponse:
-    """My live links, with their views and a revoke button."""
-    links = (ShareLink.objects.filter(created_by=request.user, revoked_at__isnull=True,
-                                      expires_at__gt=timezone.now())
-             .select_related("generation", "board").order_by("-created_at"))
-    rows = [{"link": link, "url": request.build_absolute_uri(reverse("generations:share_page", args=[link.token]))}
-            for link in links]
-    return render(request, "generations/share_list.html", {"rows": rows})
+    """Live links, with their views and a revoke button: mine; those others made to my generations and boards; and
+    for staff every other one of the team. A link to a private board is listed to its maker and the board's owner
+    only, as the board is its owner's alone."""
+    user = request.user
+    live = (ShareLink.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .select_related("generation", "board", "created_by").order_by("-created_at"))
+    to_mine = Q(generation__owner=user) | Q(board__owner=user)
+    others = live.exclude(created_by=user)
+    team = others.exclude(to_mine).exclude(board__shared=False) if user.is_staff else ShareLink.objects.none()
+
+    def rows(links):
+        return [{"link": link, "stopped": _stopped(link),
+                 "url": request.build_absolute_uri(reverse("generations:share_page", args=[link.token]))}
+                for link in links]
+
+    return render(request, "generations/share_list.html",
+                  {"rows": rows(live.filter(created_by=user)), "to_mine": rows(others.filter(to_mine)),
+                   "team": rows(team)})
 
 
 @login_required
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    """Stop a link at once: its maker or staff."""
-    link = get_object_or_404(ShareLink, pk=pk)
-    if not (request.user.is_staff or link.created_by_id == request.user.pk):
-        raise PermissionDenied("Only whoever made a share link, or staff, may revoke it.")
+    """Stop a link at once: its maker, the owner of what it shares, or staff."""
+    link = get_object_or_404(ShareLink.objects.select_related("generation", "board"), pk=pk)
+    if not may_revoke(request.user, link):
+        raise PermissionDenied("Only whoever made a share link, the owner of what it shares, or staff may revoke it.")
     if ShareLink.objects.filter(pk=pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         messages.success(request, "Link revoked: it stopped working now.")
     else:
@@ -154,7 +186,7 @@ def _live_link(token: str) -> tuple[ShareLink | None, HttpResponse | None]:
     if link is None:
         return None, _gone("This link does not exist", "Check that the address was copied whole.", 404)
     if link.revoked_at is not None:
-        return None, _gone("This link was revoked", "Whoever shared it has stopped sharing it.", 410)
+        return None, _gone("This link was revoked", "Someone on the team has stopped sharing it.", 410)
     if link.expires_at <= timezone.now():
         return None, _gone("This link has expired", "Share links work for a limited time. Ask for a new one.", 410)
     if link.board_id and not link.board.shared:  # made private since: the owner keeps it to themselves now

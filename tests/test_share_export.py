@@ -241,7 +241,7 @@ def test_only_a_boards_owner_or_staff_may_share_it(alice, bob_client, staff):
     assert ShareLink.objects.count() == 2
 
 
-def test_only_whoever_made_a_link_or_staff_may_revoke_it(alice, bob_client, anonymous):
+def test_someone_who_neither_made_a_link_nor_owns_what_it_shares_may_not_revoke_it(alice, bob_client, anonymous):
     link = make_link(archived(alice), by=alice)
     assert bob_client.post(f"/shares/{link.pk}/revoke/").status_code == 403
     assert anonymous.post(f"/shares/{link.pk}/revoke/").status_code == 302  # to the login page
