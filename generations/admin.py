@@ -56,7 +56,7 @@ class GenerationAdmin(admin.ModelAdmin):
         "created_at", "submitted_at", "queued_at", "dreaming_at", "completed_at", "failed_at", "last_news_at",
         "next_poll_at", "submit_attempts", "archive_state", "archive_file", "poster", "archive_size",
         "archive_received", "sha256", "archive_attempts", "archive_error", "deleted_at", "luma_deleted_at",
-        "raw_json",
+        "raw_json", "price_cents",
     )
     exclude = ("raw", "client_token", "progress_video_url", "archive_updated_at", "polls_without_news", "nudged_at",
                "archive_claim")
@@ -84,7 +84,10 @@ class GenerationAdmin(admin.ModelAdmin):
         unsent = Generation.objects.filter(pk=obj.pk, state=State.PENDING, submitted_at__isnull=True).filter(
             Q(luma_id__isnull=True) | Q(luma_id="")
         )
-        if unsent.update(**{column: getattr(obj, column) for column in changed.values()}):
+        update = {column: getattr(obj, column) for column in changed.values()}
+        if changed.keys() & {"kind", "model", "resolution", "duration", "options"}:
+            update["price_cents"] = obj.estimated_price()  # what budgets count follows what will be asked for
+        if unsent.update(**update):
             obj.record(GenerationEvent.Source.ADMIN,
                        f"edited in the admin by {request.user.get_username()}: {', '.join(changed)}")
         else:

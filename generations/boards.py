@@ -6,10 +6,9 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from . import pricing
 from .models import Board, BoardItem, Generation, State
 
 SESSION_KEY = "current_board"
@@ -114,27 +113,23 @@ def choose(request, board: Board | None) -> None:
 
 
 def land(row: Generation, request) -> Board | None:
-    """Put a newly made generation on the board the maker's dashboard is switched to; returns that board, or None
-    when the dashboard is not switched to one (or the board is gone or no longer visible to the maker)."""
+    """Put a newly made generation (with every take of its set, for "Make N") on the board the maker's dashboard is
+    switched to; returns that board, or None when the dashboard is not switched to one (or the board is gone or no
+    longer visible to the maker)."""
     board = current(request)
     if board is not None:
-        add(board, [row], request.user)
+        rows = list(Generation.objects.filter(owner=row.owner, batch=row.batch)) if row.batch else [row]
+        add(board, rows, request.user)
     return board
 
 
 def cost_cents(board: Board, among: QuerySet[Generation] | None = None) -> tuple[int, int]:
     """(estimated cents, how many) for the board's completed generations (those `among` the filtered rows, when
-    given): one grouped query, priced per (kind, model, resolution, duration) as the usage figures are. It reads
+    given): one query adding up their prices (Generation.price_cents) as the usage figures do. It reads
     from the board's items, so an unfiltered board costs the same query whatever the library's size."""
     items = BoardItem.objects.filter(board=board, generation__state=State.COMPLETED,
                                      generation__deleted_at__isnull=True)
     if among is not None:
         items = items.filter(generation__in=among)
-    groups = (items.order_by().values("generation__kind", "generation__model", "generation__resolution",
-                                      "generation__duration").annotate(n=Count("id")))
-    total = done = 0
-    for group in groups:
-        total += group["n"] * pricing.estimate_cents(group["generation__kind"], group["generation__model"],
-                                                     group["generation__resolution"], group["generation__duration"])
-        done += group["n"]
-    return total, done
+    found = items.order_by().aggregate(total=Sum("generation__price_cents"), done=Count("id"))
+    return found["total"] or 0, found["done"]

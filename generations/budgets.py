@@ -1,7 +1,8 @@
 """Monthly budgets, per person and for the team, in US dollars (cents here), checked before anything reaches Luma.
 
-Spend counts every generation made this month that Luma may bill: finished ones and ones still on their way
-(estimated with pricing.py). Failed and rejected ones are not counted: Luma refunds them. A request that would take
+Spend counts every generation made this month that Luma may bill: finished ones and ones still on their way, each
+at the price estimated when it was requested (pricing.py, kept in Generation.price_cents). Failed and rejected ones
+are not counted (Luma refunds them), nor ones held for approval until staff let them go. A request that would take
 someone over a budget is refused with a clear message, or held for staff to approve when the team chose that policy.
 """
 
@@ -14,22 +15,20 @@ from datetime import date, datetime, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Sum, Value, When
 from django.utils import timezone
 
 from .models import Generation, LumaAccount, Profile, State
-from .pricing import MODEL_NAMES, estimate_cents, month_start
+from .pricing import MODEL_NAMES, month_start
 
 WARN_AT = 0.8  # a budget 80% used says so
-NOT_BILLED = (State.FAILED, State.REJECTED)
+# Luma refunds failures; a request held for approval has not reached Luma (if staff approve it, it counts then).
+NOT_BILLED = (State.FAILED, State.REJECTED, State.HELD)
 
 
 def _spent(rows) -> int:
-    # Grouped in this order, SQLite finds the month's rows through the created_at index; grouped by kind first, it
-    # reads the whole table through duration_idx instead (about 0.1 s at 100,000 rows on every dashboard).
-    groups = (rows.exclude(state__in=NOT_BILLED).values("duration", "resolution", "model", "kind")
-              .annotate(count=Count("id")).order_by())
-    return sum(estimate_cents(g["kind"], g["model"], g["resolution"], g["duration"]) * g["count"] for g in groups)
+    # Each row's own price (Generation.price_cents, options included), as the check that admitted it counted it.
+    return rows.exclude(state__in=NOT_BILLED).order_by().aggregate(cents=Sum("price_cents"))["cents"] or 0
 
 
 def spent_cents(user=None, now=None) -> int:
@@ -84,6 +83,13 @@ def standings(user, spend: Usage | None = None) -> list[Standing]:
 
 class OverBudget(Exception):
     """A request would take someone over a budget; the message says by how much, in words a person reads."""
+
+
+def wait_for_other_checks() -> None:
+    """Inside the transaction that checks a budget and then saves the request: wait until any other such transaction
+    has committed (a row lock on the team's account on PostgreSQL; SQLite lets one writer in at a time anyway), so
+    two requests at the same moment cannot both spend the same room left."""
+    list(LumaAccount.objects.select_for_update().filter(pk=LumaAccount.get().pk).values_list("pk", flat=True))
 
 
 def check(user, cost_cents: int) -> str:
@@ -220,25 +226,19 @@ def day_number(days: list[datetime], lo: int = 0, hi: int | None = None):
 
 def usage(start: datetime, end: datetime) -> Usage:
     """Spend from `start` to `end`, priced the way budgets count it (`spent_cents`): one grouped query, so it costs
-    about the same at 100 or 100,000 generations (the groups are people x days x prices)."""
+    about the same at 100 or 100,000 generations (the groups are people x days x models)."""
     days = day_starts(start, end)
     rows = Generation.objects.filter(created_at__gte=start, created_at__lt=end).exclude(state__in=NOT_BILLED)
-    groups = list(rows.annotate(day=day_number(days))
-                  .values_list("day", "owner_id", "kind", "model", "resolution", "duration")
-                  .annotate(count=Count("id")).order_by())
+    groups = list(rows.annotate(day=day_number(days)).values_list("day", "owner_id", "model")
+                  .annotate(count=Count("id"), cents=Sum("price_cents")).order_by())
     names = dict(get_user_model().objects.filter(pk__in={group[1] for group in groups})
                  .values_list("pk", "username"))
     result = Usage(start, end)
     by_person, by_model, by_day, counts = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
     detail: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    prices: dict[tuple, int] = {}
     dates = [midnight.date() for midnight in days]
-    for day, owner_id, *key, count in groups:
-        key = tuple(key)
-        if key not in prices:
-            prices[key] = estimate_cents(*key)
-        cents = prices[key] * count
-        person, model = names.get(owner_id, "(deleted account)"), model_name(key[1])
+    for day, owner_id, model, count, cents in groups:
+        person, model = names.get(owner_id, "(deleted account)"), model_name(model)
         by_person[person] += cents
         by_model[model] += cents
         by_day[dates[day]] += cents

@@ -232,6 +232,9 @@ class Generation(models.Model):
     # Everything else a kind takes, exactly as Luma takes it: reframe geometry (REFRAME_FIELDS), Photon's
     # references (PHOTON_REFERENCES), an image format.
     options = models.JSONField(default=dict, blank=True)
+    # The estimated price when it was requested, with every option (pricing.estimate_cents), in US cents: what
+    # budgets, the usage page, a board's cost and the export add up, so they agree with the check that let it in.
+    price_cents = models.PositiveIntegerField(default=0)
     # The URL Luma calls back; its token is this row's alone, and Luma echoes it in request.callback_url.
     callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     callback_url = models.URLField(max_length=500, blank=True)
@@ -319,7 +322,7 @@ class Generation(models.Model):
         The same client_token from the same owner returns the row it already made (double clicks,
         resent forms), so nothing is requested twice.
         """
-        from . import budgets, pricing, tasks
+        from . import budgets, tasks
 
         if client_token:
             existing = cls.objects.filter(owner=owner, client_token=client_token).first()
@@ -327,10 +330,11 @@ class Generation(models.Model):
                 return existing, False
         with transaction.atomic():
             row = cls(owner=owner, kind=kind, client_token=client_token, **fields)
+            row.price_cents = row.estimated_price()
             # Budgets are checked before anything reaches Luma: over one, the request is refused (OverBudget,
             # nothing is made) or, if the team chose so, held for staff to approve.
-            over = budgets.check(owner, pricing.estimate_cents(row.kind, row.model, row.resolution, row.duration,
-                                                               row.options))
+            budgets.wait_for_other_checks()
+            over = budgets.check(owner, row.price_cents)
             if over and not budgets.hold_for_approval():
                 raise budgets.OverBudget(over)
             if over:
@@ -388,6 +392,17 @@ class Generation(models.Model):
     @property
     def finished_at(self):
         return self.completed_at or self.failed_at
+
+    def estimated_price(self) -> int:
+        """What this request is estimated to cost, in US cents (pricing.estimate_cents, options included)."""
+        from . import pricing
+
+        return pricing.estimate_cents(self.kind, self.model, self.resolution, self.duration, self.options or {})
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.price_cents:
+            self.price_cents = self.estimated_price()  # rows made outside request() (the admin, tests) priced too
+        super().save(*args, **kwargs)
 
     def luma_request(self) -> dict:
         """The body of the create call, rebuilt from the row so a resend is exactly the first send."""

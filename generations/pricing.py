@@ -214,9 +214,9 @@ def spend_between(start: datetime, end: datetime | None = None, user=None) -> li
         rows = rows.filter(owner=user)
     groups = (
         rows
-        .values("kind", "model", "resolution", "duration")
+        .values("kind", "model", "resolution", "duration", "price_cents")
         .annotate(count=Count("id"))
-        .order_by("kind", "model", "resolution", "duration")
+        .order_by("kind", "model", "resolution", "duration", "price_cents")
     )
     labels = dict(Kind.choices)
     return [
@@ -227,7 +227,7 @@ def spend_between(start: datetime, end: datetime | None = None, user=None) -> li
             resolution=group["resolution"],
             duration=group["duration"],
             count=group["count"],
-            unit_cents=estimate_cents(group["kind"], group["model"], group["resolution"], group["duration"]),
+            unit_cents=group["price_cents"],  # as estimated when it was requested, options (HDR, references) included
         )
         for group in groups
     ]

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import budgets, roles
 from .models import Generation, GenerationEvent, LumaAccount, Profile, State
-from .pricing import estimate_cents
 from .views_library import page_context
 
 # --- charts -----------------------------------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     held = list(Generation.objects.visible().filter(state=State.HELD).select_related("owner")
                 .order_by("created_at", "pk"))
     for row in held:
-        row.cost = budgets.usd(estimate_cents(row.kind, row.model, row.resolution, row.duration, row.options))
+        row.cost = budgets.usd(row.price_cents)
     return render(request, "generations/approvals.html", {**page_context(request), "held": held})
 
 

@@ -34,3 +34,50 @@ def test_what_is_made_while_the_dashboard_is_switched_to_a_board_lands_on_it(ali
 
     assert list(board.generations.values_list("prompt", flat=True)) == ["Blossoms drifting over a pond"]
     assert Generation.objects.count() == 1
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_every_take_of_a_set_lands_on_the_board_the_dashboard_is_switched_to(alice_client, alice, luma_settings, jobs,
+                                                                              htmx):
+    from generations.models import Board, Generation
+
+    board = Board.objects.create(name="Spring campaign", owner=alice)
+    session = alice_client.session
+    session["current_board"] = board.pk
+    session.save()
+
+    alice_client.post("/create/", {"what": "video", "prompt": "Blossoms drifting over a pond", "model": "ray-2",
+                                   "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9", "count": "3"},
+                      headers={"HX-Request": "true"} if htmx else {})
+
+    takes = set(Generation.objects.values_list("pk", flat=True))
+    assert len(takes) == 3 and set(board.generations.values_list("pk", flat=True)) == takes
+
+
+def test_spend_counts_each_rows_own_price_with_its_options_and_not_a_held_request(alice, bob):
+    """An HDR + EXR Ray 3.2 clip costs three times a plain one (pricing, section 13): budgets, the usage page and a
+    board's cost count what the check that let it in counted; a request held for approval is not spend."""
+    from generations import boards, budgets, pricing
+    from generations.models import Board, BoardItem, Generation, Kind, LumaAccount, State
+
+    def clip(owner, **options):
+        row, _ = Generation.request(owner, kind=Kind.TEXT_TO_VIDEO, prompt="A greenhouse", model="ray-3.2",
+                                    resolution="1080p", duration="5s", aspect_ratio="16:9", options=options)
+        return row
+
+    plain, hdr = clip(alice), clip(alice, hdr=True, exr_export=True)
+    expected = pricing.estimate_cents(Kind.TEXT_TO_VIDEO, "ray-3.2", "1080p", "5s", {"hdr": True, "exr_export": True})
+    assert hdr.price_cents == expected > 2 * plain.price_cents
+    assert budgets.spent_cents(alice) == plain.price_cents + hdr.price_cents
+    spend = budgets.usage(*budgets.month_bounds(""))
+    assert spend.by_person == {"alice": plain.price_cents + hdr.price_cents}
+    board = Board.objects.create(name="Greenhouse", owner=alice)
+    Generation.objects.filter(pk__in=[plain.pk, hdr.pk]).update(state=State.COMPLETED)
+    BoardItem.objects.bulk_create([BoardItem(board=board, generation=row) for row in (plain, hdr)])
+    assert boards.cost_cents(board) == (plain.price_cents + hdr.price_cents, 2)
+
+    LumaAccount.get()
+    LumaAccount.objects.update(team_budget_cents=1, budget_policy="approval")
+    held = clip(bob, hdr=True)
+    assert held.state == State.HELD and budgets.spent_cents(bob) == 0 and budgets.spent_cents() == (
+        plain.price_cents + hdr.price_cents)
