@@ -20,7 +20,8 @@ def visible_boards(user) -> QuerySet[Board]:
 
 
 def may_change(user, board: Board) -> bool:
-    """Renaming, sharing and deleting a board: its owner and staff. Anyone who sees a board may add to it."""
+    """Renaming, sharing and deleting a board: its owner and staff. Anyone who sees a board may add to it (and take
+    off what they added: removable)."""
     return bool(user.is_staff or (board.owner_id is not None and board.owner_id == user.pk))
 
 
@@ -83,9 +84,18 @@ def add(board: Board, generations, by) -> int:
     return len(new)
 
 
-def remove(board: Board, generations) -> int:
+def removable(user, items: QuerySet[BoardItem]) -> QuerySet[BoardItem]:
+    """The board entries among `items` that `user` may take off: on boards they own, ones they added themselves,
+    or any, for staff. Anyone who sees a board may add to it, but not empty what others put there."""
+    if user.is_staff:
+        return items
+    return items.filter(Q(board__owner=user) | Q(added_by=user))
+
+
+def remove(board: Board, generations, by) -> int:
+    """Take generations off a board, those `by` may take off (removable); returns how many went."""
     pks = [g.pk if isinstance(g, Generation) else int(g) for g in generations]
-    deleted, _ = BoardItem.objects.filter(board=board, generation_id__in=pks).delete()
+    deleted, _ = removable(by, BoardItem.objects.filter(board=board, generation_id__in=pks)).delete()
     return deleted
 
 

@@ -53,6 +53,7 @@ urlpatterns = [
     path("boards/<int:pk>/edit/", views_workspace.board_edit, name="board_edit"),
     path("boards/<int:pk>/delete/", views_workspace.board_delete, name="board_delete"),
     path("boards/add/", views_workspace.board_add_selected, name="board_add_selected"),
+    path("boards/<int:pk>/remove/", views_workspace.board_remove_selected, name="board_remove_selected"),
     path("boards/use/", views_workspace.board_use, name="board_use"),
     path("generations/<int:pk>/boards/", views_workspace.card_boards, name="card_boards"),
     path("generations/<int:pk>/review/", views_workspace.review, name="review"),

@@ -19,7 +19,7 @@ from django_htmx.http import replace_url
 from . import boards, notify
 from .access import generation_for
 from .forms import LibraryFilters
-from .models import Board, BoardItem, Comment, Generation, Notification, Profile
+from .models import Board, BoardItem, Comment, Generation, Notification, Profile, ShareLink
 from .views_library import PAGE_SIZE, _back, build_cards, card_rows, dollars, page_context
 
 NOTIFICATIONS_SHOWN = 100
@@ -122,6 +122,7 @@ def board_page(request: HttpRequest, pk: int) -> HttpResponse:
 def board_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Rename a board or change who sees it (its owner or staff)."""
     board = boards.board_for(request.user, pk, change=True)
+    was_shared = board.shared
     form = boards.BoardForm(request.POST, instance=board, owner=board.owner or request.user)
     if form.is_valid():
         try:
@@ -129,7 +130,14 @@ def board_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except IntegrityError:
             pass
         else:
-            messages.success(request, f"Saved the board “{board.name}”.")
+            stopped = 0
+            if was_shared and not board.shared:
+                # Private means private: its public links end now, and sharing it again later does not revive them.
+                stopped = ShareLink.objects.filter(board=board, revoked_at__isnull=True).update(
+                    revoked_at=timezone.now())
+            messages.success(request, f"Saved the board “{board.name}”."
+                             + (f" Its {stopped} share link{'s' if stopped != 1 else ''} stopped working." if stopped
+                                else ""))
             return redirect(board)
     board.refresh_from_db()
     filters = LibraryFilters({})
@@ -154,11 +162,14 @@ def board_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _card_boards_context(request: HttpRequest, generation: Generation, note: str = "") -> dict:
     listed = list(boards.visible_boards(request.user))
-    on = set(BoardItem.objects.filter(generation=generation, board__in=listed).values_list("board_id", flat=True))
+    items = BoardItem.objects.filter(generation=generation, board__in=listed)
+    on = set(items.values_list("board_id", flat=True))
+    # A box ticked by someone else on a board that is not this person's is shown, but cannot be unticked here.
+    fixed = on - set(boards.removable(request.user, items).values_list("board_id", flat=True))
     # The large player asks for its own copy (?in=lightbox): its ids must not repeat those of the card's menu,
     # which may be open on the same page for the same generation.
     in_lightbox = request.GET.get("in") == "lightbox"
-    return {"g": generation, "boards": [(board, board.pk in on) for board in listed], "note": note,
+    return {"g": generation, "boards": [(board, board.pk in on, board.pk in fixed) for board in listed], "note": note,
             "menu_id": f"{'lightbox-' if in_lightbox else ''}board-menu-{generation.pk}",
             "menu_query": "?in=lightbox" if in_lightbox else ""}
 
@@ -167,7 +178,8 @@ def _card_boards_context(request: HttpRequest, generation: Generation, note: str
 @require_http_methods(["GET", "POST"])
 def card_boards(request: HttpRequest, pk: int) -> HttpResponse:
     """Which of the boards this person sees hold a generation: the card's Boards menu (a checkbox each).
-    A POST sets them: checked boards hold it, unchecked ones no longer do (only boards this person sees)."""
+    A POST sets them: checked boards hold it, unchecked ones no longer do (only boards this person sees, and only
+    entries this person may take off: boards.removable; the menu shows the others ticked and fixed)."""
     generation = generation_for(request.user, pk)
     note = ""
     if request.method == "POST":
@@ -177,7 +189,8 @@ def card_boards(request: HttpRequest, pk: int) -> HttpResponse:
                      .values_list("board_id", flat=True))
         for board_pk in wanted - before:
             boards.add(listed[board_pk], [generation], request.user)
-        removed = before - wanted
+        unticked = BoardItem.objects.filter(generation=generation, board_id__in=before - wanted)
+        removed = set(boards.removable(request.user, unticked).values_list("board_id", flat=True))
         BoardItem.objects.filter(generation=generation, board_id__in=removed).delete()
         changes = ([f"added to “{listed[b].name}”" for b in sorted(wanted - before)]
                    + [f"taken off “{listed[b].name}”" for b in sorted(removed)])
@@ -208,6 +221,26 @@ def board_add_selected(request: HttpRequest) -> HttpResponse:
         added = boards.add(board, found, request.user)
         messages.success(request, f"Added {added} to “{board.name}”"
                          + (f" ({len(found) - added} already on it)." if len(found) > added else "."))
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def board_remove_selected(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take the generations selected on a board's page off that board: those this person may take off
+    (boards.removable: on their own board, added by them, or any for staff); the library keeps them all."""
+    board = boards.board_for(request.user, pk)
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][:MAX_SELECTED]
+    back = _back(request, board.get_absolute_url())
+    if not ids:
+        messages.error(request, "Select at least one generation first (the box on each card).")
+        return redirect(back)
+    held = BoardItem.objects.filter(board=board, generation_id__in=ids).count()
+    removed = boards.remove(board, ids, request.user)
+    kept = held - removed
+    messages.success(request, f"Took {removed} off “{board.name}”; they are still in the library."
+                     + (f" {kept} added by someone else stay{'s' if kept == 1 else ''}: only whoever added them, "
+                        "the board's owner or staff can take them off." if kept else ""))
     return redirect(back)
 
 

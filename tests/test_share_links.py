@@ -79,8 +79,8 @@ def test_a_board_link_stops_at_once_when_the_board_is_made_private_or_deleted(al
     owner = logged_in(alice)
     assert "A comet over the harbour" in text(anonymous.get(f"/s/{link.token}/"))
 
-    made_private = owner.post(f"/boards/{board.pk}/edit/", {"name": "Launch"})  # "Shared with the team" unticked
-    assert made_private.status_code == 302 and not Board.objects.get(pk=board.pk).shared
+    # Made private where the app does not revoke its links (the admin): the link stops when next opened.
+    Board.objects.filter(pk=board.pk).update(shared=False)
     gone = anonymous.get(f"/s/{link.token}/")
     assert gone.status_code == 410
     assert "This board is no longer shared" in text(gone) and "A comet over the harbour" not in text(gone)
@@ -95,6 +95,14 @@ def test_a_board_link_stops_at_once_when_the_board_is_made_private_or_deleted(al
     listing = owner.get("/shares/")
     assert re.search(rf'id="share-{link.pk}".*?Not working: the board is private now\.', listing.content.decode(),
                      re.S)
+
+    # Made private on the board's page: its links end for good, and sharing it again does not bring them back.
+    Board.objects.filter(pk=board.pk).update(shared=True)
+    assert anonymous.get(f"/s/{link.token}/").status_code == 200
+    made_private = owner.post(f"/boards/{board.pk}/edit/", {"name": "Launch"}, follow=True)  # "Shared" unticked
+    assert "Its 1 share link stopped working." in text(made_private) and not Board.objects.get(pk=board.pk).shared
+    owner.post(f"/boards/{board.pk}/edit/", {"name": "Launch", "shared": "on"})
+    assert Board.objects.get(pk=board.pk).shared and anonymous.get(f"/s/{link.token}/").status_code == 410
 
     # Deleted: the link goes with the board, and its address answers the share's own "gone" page.
     other = Board.objects.create(name="Teaser", owner=alice, shared=True)

@@ -192,11 +192,48 @@ def test_the_boards_menu_shows_a_viewer_the_boards_it_may_use_with_those_holding
     assert f"Boards<span class=\"sr\"> holding #{row.pk}</span>" in menu and "<html" not in menu
     assert boxes(menu) == {spring.pk: True, summer.pk: False, own.pk: False}
     assert "Bob secret" not in menu
-    # Unticking Spring and ticking her own board leaves Bob's private board as it was.
+    # Alice put it on her board: the viewer sees it ticked, but fixed.
+    assert re.search(rf'value="{spring.pk}"[^>]* checked disabled>', menu) and "(added by someone else)" in menu
+    # Ticking Summer and her own board (Spring unticked, as a disabled box is not sent): added to both, Spring and
+    # Bob's private board stay as they were.
+    answer = viewer_client.post(url, {"board": [own.pk, summer.pk]}, headers=HTMX).content.decode()
+    assert f"#{row.pk} added to “Summer”, added to “Vera picks”." in answer
+    assert boxes(answer) == {spring.pk: True, summer.pk: True, own.pk: True}
+    assert set(row.boards.all()) == {spring, summer, own, others_private}
+    # What she added herself she may take off again, from anyone's board.
     answer = viewer_client.post(url, {"board": [own.pk]}, headers=HTMX).content.decode()
-    assert f"#{row.pk} added to “Vera picks”, taken off “Spring”." in answer
-    assert boxes(answer) == {spring.pk: False, summer.pk: False, own.pk: True}
-    assert set(row.boards.all()) == {own, others_private}
+    assert f"#{row.pk} taken off “Summer”." in answer
+    assert set(row.boards.all()) == {spring, own, others_private}
+
+
+def test_only_a_boards_owner_staff_or_whoever_added_it_takes_a_generation_off(client, alice, bob, staff):
+    launch = board(alice, "Launch")
+    mine, bobs, staffs = make(alice), make(bob), make(staff)
+    boards.add(launch, [mine], alice)
+    boards.add(launch, [bobs], bob)
+    boards.add(launch, [staffs], staff)
+    remove = reverse("generations:board_remove_selected", args=[launch.pk])
+    everything = {"ids": [mine.pk, bobs.pk, staffs.pk]}
+
+    client.force_login(bob)  # takes off what he added; what Alice and staff added stays
+    page = client.post(remove, everything, follow=True).content.decode()
+    assert "Took 1 off “Launch”; they are still in the library. 2 added by someone else stay" in page
+    assert set(launch.generations.all()) == {mine, staffs}
+    client.force_login(alice)  # her board: anything on it
+    client.post(remove, {"ids": [staffs.pk]})
+    assert set(launch.generations.all()) == {mine}
+    boards.add(launch, [bobs, staffs], bob)
+    client.force_login(staff)
+    client.post(remove, everything)
+    assert not launch.generations.exists() and Generation.objects.visible().count() == 3  # the library keeps them
+    assert "Select at least one" in client.post(remove, {}, follow=True).content.decode()
+
+
+def test_the_board_pages_selection_bar_offers_removal_and_the_librarys_does_not(alice_client, alice):
+    launch = board(alice, "Launch")
+    remove = reverse("generations:board_remove_selected", args=[launch.pk])
+    assert f'formaction="{remove}"' in alice_client.get(launch.get_absolute_url()).content.decode()
+    assert "Remove from this board" not in alice_client.get(reverse("generations:dashboard")).content.decode()
 
 
 def test_the_large_players_copy_of_a_boards_menu_has_ids_of_its_own_and_keeps_them_after_a_change(
