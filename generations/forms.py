@@ -102,6 +102,20 @@ def makers() -> list[tuple[str, str]]:
             *((str(pk), name) for pk, name in users.order_by("username").values_list("pk", "username"))]
 
 
+LOOP_REMIX = "loop"
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    """The "Kind" choices: each kind, and "Loop remix" after "Extend", as the cards name them (Luma files a loop made
+    from a video as an extend, and views_library.Card.kind_label calls it a loop remix)."""
+    choices = [("", "Any kind")]
+    for value, label in Kind.choices:
+        choices.append((value, label))
+        if value == Kind.EXTEND:
+            choices.append((LOOP_REMIX, "Loop remix"))
+    return choices
+
+
 class LibraryFilters(forms.Form):
     """The library's filters; anything invalid is ignored rather than shown as an error."""
 
@@ -114,7 +128,7 @@ class LibraryFilters(forms.Form):
         required=False,
         choices=[("", "Any state"), ("live", "In progress"), ("completed", "Done"), ("failed", "Failed or rejected")],
     )
-    kind = forms.ChoiceField(label="Kind", required=False, choices=[("", "Any kind"), *Kind.choices])
+    kind = forms.ChoiceField(label="Kind", required=False, choices=kind_choices())
     model = forms.ChoiceField(label="Model", required=False, choices=[("", "Any model"), *VIDEO_MODELS, *IMAGE_MODELS])
     owner = forms.ChoiceField(label="Made by", required=False, choices=lambda: makers())
     favourites = forms.BooleanField(label="Favourites only", required=False)
@@ -164,7 +178,12 @@ class LibraryFilters(forms.Form):
             rows = rows.filter(state=State.COMPLETED)
         elif state == "failed":
             rows = rows.filter(state__in=[State.FAILED, State.REJECTED])
-        if kind := self.value("kind"):
+        kind = self.value("kind")
+        if kind == LOOP_REMIX:
+            rows = rows.filter(kind=Kind.EXTEND, loop=True)
+        elif kind == Kind.EXTEND:
+            rows = rows.filter(kind=Kind.EXTEND, loop=False)  # a loop remix has a choice of its own
+        elif kind:
             rows = rows.filter(kind=kind)
         if model := self.value("model"):
             rows = rows.filter(model=model)
