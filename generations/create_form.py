@@ -22,6 +22,7 @@ from .sources import finished, seconds_of
 from .uploads import (REFRAME_IMAGE_MAX_BYTES, UploadCheck, VideoCheck, check_upload, check_video_upload, megabytes,
                       video_limit_error)
 from .urlsafety import UnsafeURL, check_public, parse, real_luma_configured
+from .words import friendly
 
 VIDEO_MODELS = [("ray-2", "Ray 2"), ("ray-flash-2", "Ray Flash 2 (faster, cheaper)")]
 IMAGE_MODELS = [("photon-1", "Photon 1"), ("photon-flash-1", "Photon Flash 1 (faster, cheaper)")]
@@ -80,7 +81,8 @@ REFERENCE_HELP = {
                         "Luma advises a small weight, 0.0 to 0.1.",
 }
 
-# Luma's messages for loop with an end frame, by (start frame type, end frame type).
+# Luma's messages for loop with an end frame, by (start frame type, end frame type); the form shows them in plain
+# words (words.friendly), as failed cards do.
 LOOP_MESSAGES = {
     (None, "image"): "Loop is not supported for end frame",
     ("image", "image"): "Loop is not supported for keyframes",
@@ -452,9 +454,9 @@ class CreateForm(AgentsFields):
         if message := prompt_error(self.full_prompt(), required=not has_image):
             self.add_error("prompt", message)
         if data.get("loop") and end:
-            self.add_error("loop", LOOP_MESSAGES[(start, end)])
+            self.add_error("loop", friendly(LOOP_MESSAGES[(start, end)]))
         if data.get("concepts") and data.get("model") in MODELS_WITHOUT_CONCEPTS:
-            self.add_error("concepts", f"Concepts are not supported for this model ({data['model']}); use Ray 2.")
+            self.add_error("concepts", friendly("Concepts are not supported for this model"))
         return data
 
     def _clean_for_agents(self, data: dict, model: str) -> None:

@@ -522,7 +522,8 @@ def test_bad_input_shows_its_message_beside_the_field_and_makes_nothing(page, li
     end.get_by_label("End image file").set_input_files(upload("end.png", png()))
     page.get_by_label("Loop (the clip ends where it starts)").check()
     generate_button.click()
-    expect(field_error(page, "Loop (the clip ends where it starts)")).to_have_text("Loop is not supported for end frame")
+    expect(field_error(page, "Loop (the clip ends where it starts)")).to_have_text(
+        "A loop ends where it starts, so it cannot also have an end frame: untick Loop, or make it without an end frame.")
 
     assert Generation.objects.count() == 0
     assert KeyframeImage.objects.count() == 0

@@ -183,7 +183,7 @@ def test_an_invalid_form_shows_the_message_next_to_the_field_and_makes_nothing(a
     assert Generation.objects.count() == 0
     without_js = alice_client.post("/create/", video_form(prompt="", loop="on", frame1="url",
                                                          frame1_url="https://example.com/e.jpg"))
-    assert "Loop is not supported for end frame" in text(without_js)
+    assert "so it cannot also have an end frame: untick Loop, or make it without an end frame." in text(without_js)
     assert "Library" in text(without_js)
     assert Generation.objects.count() == 0
 
