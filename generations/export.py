@@ -157,6 +157,14 @@ def record(generation: Generation, files: list[dict]) -> dict:
     }
 
 
+def spreadsheet_cell(value):
+    """A CSV value a spreadsheet shows as text: one that starts like a formula (=, +, -, @, a tab or a carriage
+    return) gets a leading apostrophe, so a prompt such as =HYPERLINK(...) is never run when the file is opened."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv(records: list[dict]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
@@ -164,7 +172,7 @@ def _csv(records: list[dict]) -> bytes:
     for row in records:
         by_role = {item["role"]: item for item in row["files"]}
         main = by_role.get("video") or by_role.get("image") or {}
-        writer.writerow({
+        writer.writerow({name: spreadsheet_cell(value) for name, value in {
             **row, "concepts": ";".join(map(str, row["concepts"] or [])), "options": json.dumps(row["options"]),
             "loop": "yes" if row["loop"] else "no",
             "frame0_generation": row["frame0_generation"] or "", "frame1_generation": row["frame1_generation"] or "",
@@ -175,7 +183,7 @@ def _csv(records: list[dict]) -> bytes:
             "layers": json.dumps([item for item in row["files"] if item["role"] == "layer"]) if any(
                 item["role"] == "layer" for item in row["files"]) else "",
             "files": FILE_SEPARATOR.join(f"{item['role']}:{item['path']}:{item['sha256']}" for item in row["files"]),
-        })
+        }.items()})
     return out.getvalue().encode("utf-8")
 
 

