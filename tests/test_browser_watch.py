@@ -72,6 +72,31 @@ def test_hover_previews_play_and_the_large_player_steps_through_the_library_by_k
     assert dialog.locator("video").count() == 0  # nothing keeps playing behind the page
 
 
+def test_a_loop_clip_loops_when_played_on_its_card_and_another_stops_at_its_end(page, luma_stack, alice):
+    loop, once = settled(request_generation(alice, "A paper boat going round", loop=True),
+                         request_generation(alice, "A paper boat going by"))
+    log_in(page, luma_stack.url, ALICE)
+
+    def play(row):
+        card = page.locator(f"#card-{row.pk}")
+        card.get_by_role("link", name=f"Play video #{row.pk}").click()
+        video = card.locator(".media > video")
+        page.wait_for_function(PLAYING, arg=video.element_handle(), timeout=10_000)
+        video.evaluate("v => { v.muted = true; v.playbackRate = 4; }")  # to its end in a second or two
+        return video
+
+    video = play(loop)
+    # Past its end: it has been near the end, then plays again from the start, never ended.
+    page.wait_for_function("v => v.duration && v.currentTime > v.duration - 1.5", arg=video.element_handle(),
+                           timeout=20_000)
+    page.wait_for_function("v => !v.paused && v.currentTime > 0.1 && v.currentTime < 1.5", arg=video.element_handle(),
+                           timeout=20_000)
+    assert video.evaluate("v => v.ended") is False
+
+    video = play(once)
+    page.wait_for_function("v => v.ended", arg=video.element_handle(), timeout=20_000)
+
+
 def test_the_price_estimate_follows_the_options(page, live_server, transactional_db, alice):
     log_in(page, live_server.url, ALICE)
     estimate = page.locator("#estimate")

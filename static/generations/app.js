@@ -31,6 +31,7 @@
       video.controls = true;
       video.autoplay = true;
       video.playsInline = true;
+      video.loop = "loop" in play.dataset; // a loop clip starts over at its end, as in the large player
       if (play.dataset.poster) video.poster = play.dataset.poster;
       video.src = play.dataset.video;
       play.replaceWith(video);
