@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from .luma import LumaClient
+from .luma_assets import put_upload
 from .luma_errors import (
     TRANSPORT_ERRORS,
     LumaConnectionError,
@@ -27,6 +26,7 @@ from .luma_errors import (
     short_reason,
 )
 from .luma_types import Generation, parse_datetime
+from .urlsafety import simulator_hosts
 
 log = logging.getLogger("lumaweb.luma")
 
@@ -136,13 +136,16 @@ class AgentsClient(LumaClient):
         return data if isinstance(data, dict) else {}
 
     def _put(self, url: str, path: Path, headers: dict) -> None:
-        """The presigned PUT: no Authorization header (it goes to storage, not to the API)."""
+        """The presigned PUT to Luma's storage: checked and sent as downloads are (luma_assets.put_upload: the
+        asset host allow-list, no proxy, no Authorization header)."""
         try:
             with open(path, "rb") as handle:
-                response = requests.put(url, data=handle, headers={str(k): str(v) for k, v in headers.items()},
-                                        timeout=(self.timeout[0], max(self.timeout[1], 120.0)))
-        except TRANSPORT_ERRORS as exc:
-            raise LumaConnectionError(f"The upload to Luma's storage broke off ({short_reason(exc)}).") from None
+                response = put_upload(self.session, url, handle, {str(k): str(v) for k, v in headers.items()},
+                                      timeout=(self.timeout[0], max(self.timeout[1], 120.0)),
+                                      allowed=self.allowed_asset_hosts, trusted=simulator_hosts(self.base_url))
+                response.close()
+        except LumaConnectionError as exc:
+            raise LumaConnectionError(f"The upload to Luma's storage broke off ({exc}).") from None
         if not response.ok:
             raise LumaError(f"Luma's storage refused the upload ({response.status_code}).",
                             status=response.status_code, retryable=response.status_code >= 500)

@@ -102,17 +102,17 @@ def check_asset_url(url: str, allowed: frozenset[str]) -> str:
     return _allowed(_read(parse, url), allowed).describe
 
 
-def _read(reader, value) -> Target:
+def _read(reader, value, verb: str = "download") -> Target:
     try:
         return reader(value)
     except UnsafeURL as exc:
-        raise LumaAssetHostNotAllowed(f"Refusing to download: {exc}") from None
+        raise LumaAssetHostNotAllowed(f"Refusing to {verb}: {exc}") from None
 
 
-def _allowed(target: Target, allowed: frozenset[str]) -> Target:
+def _allowed(target: Target, allowed: frozenset[str], verb: str = "download from") -> Target:
     if not host_allowed(target.scheme, target.host, target.port, allowed):
         raise LumaAssetHostNotAllowed(
-            f"Refusing to download from {target.netloc}: it is not one of the allowed asset hosts "
+            f"Refusing to {verb} {target.netloc}: it is not one of the allowed asset hosts "
             "(LUMA_ASSET_HOSTS).", detail=target.netloc)
     return target
 
@@ -149,8 +149,20 @@ def open_asset(session: requests.Session, url: str, *, start: int, timeout: tupl
     raise LumaError(f"The asset at {describe} redirected more than {MAX_REDIRECTS} times.")
 
 
+def put_upload(session: requests.Session, url: str, data, headers: dict, *, timeout: tuple[float, float],
+               allowed: frozenset[str], trusted: frozenset[str] = frozenset()) -> requests.Response:
+    """The presigned PUT of a Files API upload to Luma's storage, under the rules of open_asset: the URL Luma
+    gave is checked against `allowed` as given and as sent, the connection against the address rules, no proxy,
+    no API key; a redirect is not followed (a PUT body cannot be sent twice). The caller reads the status."""
+    policy = Policy(allowed, frozenset(trusted) | trusted_from_settings() | literal_hosts(allowed))
+    _allowed(_read(parse, url, "upload"), allowed, "upload to")
+    prepared = session.prepare_request(requests.Request("PUT", url, data=data, headers=headers, auth=_NoAuth()))
+    target = _allowed(_read(target_of, prepared, "upload"), allowed, "upload to")
+    return _send(session, policy, prepared, timeout, target.describe, verb="upload to")
+
+
 def _send(session: requests.Session, policy: Policy, prepared: requests.PreparedRequest,
-          timeout: tuple[float, float], describe: str) -> requests.Response:
+          timeout: tuple[float, float], describe: str, verb: str = "download") -> requests.Response:
     # Straight through the guarded adapter: never a proxy (it would connect for us, unchecked), never the
     # session's own adapters; the session only lends its defaults (headers, TLS verification, client cert).
     verify = session.merge_environment_settings(prepared.url, {}, True, None, None)["verify"]
@@ -159,20 +171,20 @@ def _send(session: requests.Session, policy: Policy, prepared: requests.Prepared
         response = adapter_for(policy).send(prepared, stream=True, timeout=timeout, verify=verify,
                                             cert=session.cert, proxies=None)
     except UnsafeURL as exc:
-        _log(describe, "refused", started)
-        raise LumaAssetHostNotAllowed(f"Refusing to download {describe}: {exc}") from None
+        _log(describe, "refused", started, prepared.method)
+        raise LumaAssetHostNotAllowed(f"Refusing to {verb} {describe}: {exc}") from None
     except requests.exceptions.ReadTimeout as exc:
-        _log(describe, type(exc).__name__, started)
+        _log(describe, type(exc).__name__, started, prepared.method)
         raise LumaTimeout(f"The asset host {describe} did not answer within {timeout[1]:g} s.") from None
     except TRANSPORT_ERRORS as exc:
-        _log(describe, type(exc).__name__, started)
-        raise LumaConnectionError(f"Could not download {describe}: {short_reason(exc)}") from None
-    _log(describe, status=response.status_code, started=started)
+        _log(describe, type(exc).__name__, started, prepared.method)
+        raise LumaConnectionError(f"Could not {verb} {describe}: {short_reason(exc)}") from None
+    _log(describe, status=response.status_code, started=started, method=prepared.method)
     return response
 
 
-def _log(describe: str, status, started: float) -> None:
-    log.debug("GET %s -> %s in %.0f ms", describe, status, (time.monotonic() - started) * 1000)
+def _log(describe: str, status, started: float, method: str = "GET") -> None:
+    log.debug("%s %s -> %s in %.0f ms", method, describe, status, (time.monotonic() - started) * 1000)
 
 
 def _answer(response: requests.Response, start: int, describe: str) -> AssetResponse:

@@ -234,11 +234,15 @@ def trusted_from_settings() -> frozenset[str]:
 
 
 def real_luma_configured() -> bool:
-    """True when a key is set and LUMA_BASE_URL is not a simulator on this machine: Luma's servers fetch URLs."""
+    """True when either of Luma's APIs has a key and a base URL that is not a simulator on this machine: then
+    Luma's servers fetch the addresses typed into the form, so they must be public."""
     from django.conf import settings
 
-    key = (getattr(settings, "LUMAAI_API_KEY", "") or "").strip()
-    return bool(key) and not simulator_hosts(getattr(settings, "LUMA_BASE_URL", "") or "")
+    for key_name, url_name in (("LUMAAI_API_KEY", "LUMA_BASE_URL"), ("LUMA_AGENTS_API_KEY", "LUMA_AGENTS_BASE_URL")):
+        key = (getattr(settings, key_name, "") or "").strip()
+        if key and not simulator_hosts(getattr(settings, url_name, "") or ""):
+            return True
+    return False
 
 
 def resolve(host: str, port: int) -> list[str]:

@@ -50,6 +50,13 @@ class _CanaryHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_PUT(self):
+        self.server.paths.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args):
         pass
 
@@ -303,3 +310,31 @@ def test_with_the_simulator_a_loopback_keyframe_address_is_fine_but_user_and_pas
     assert form.is_valid(), form.errors
     assert "user name or password" in frame_error(account, f"http://u:p@{netloc}/static/kite.jpg")
     assert frame_error(account, f"http://{netloc}\\@example.com/kite.jpg")
+
+
+def test_with_only_a_real_agents_key_a_keyframe_address_into_a_private_network_is_refused(account, settings):
+    """Ray 3.2 / Uni-1 alone (no Dream Machine key): Luma's Agents servers fetch typed addresses just the same."""
+    settings.LUMAAI_API_KEY = ""
+    settings.LUMA_AGENTS_API_KEY = "agents-real-key"
+    settings.LUMA_AGENTS_BASE_URL = "https://agents.lumalabs.ai/v1"
+    settings.LUMA_TRUSTED_PRIVATE_HOSTS = []
+    assert "link-local" in frame_error(account, "http://169.254.169.254/latest/meta-data/")
+
+
+def test_a_presigned_upload_goes_only_to_an_allowed_storage_host_and_never_through_a_proxy(canary, origin, tmp_path,
+                                                                                          monkeypatch, real_luma):
+    """The Files API's PUT address comes from Luma's answer: it is checked as a download address is."""
+    from generations.luma_agents import AgentsClient
+    from generations.luma_errors import LumaAssetHostNotAllowed
+
+    picture = tmp_path / "frame.png"
+    picture.write_bytes(b"\x89PNG not really")
+    client = AgentsClient("agents-key", "https://agents.lumalabs.ai/v1", timeout=(1.0, 2.0),
+                          allowed_asset_hosts=["*.amazonaws.com"])
+    with pytest.raises(LumaAssetHostNotAllowed, match="Refusing to upload to"):
+        client._put(f"http://{canary.netloc}/bucket/frame.png?X-Amz-Signature=abc", picture, {})
+    monkeypatch.setenv("HTTP_PROXY", f"http://{canary.netloc}")  # a proxy would have been asked to connect for us
+    allowed = AgentsClient("agents-key", "https://agents.lumalabs.ai/v1", timeout=(1.0, 2.0),
+                           allowed_asset_hosts=[origin.netloc])
+    allowed._put(f"http://{origin.netloc}/bucket/frame.png?X-Amz-Signature=abc", picture, {})
+    assert canary.connections == 0 and origin.paths == ["/bucket/frame.png?X-Amz-Signature=abc"]
