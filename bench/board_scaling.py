@@ -53,6 +53,7 @@ def fill(library: int) -> dict:
     from django.db import transaction
     from django.utils import timezone
 
+    from generations import pricing
     from generations.models import Board, BoardItem, Generation, Kind, LumaAccount, State
 
     now = timezone.now()
@@ -78,6 +79,8 @@ def fill(library: int) -> dict:
                 luma_id=None if state == State.PENDING else f"luma-{i}", client_token=f"t{i}",
                 review_mark="picked" if i % 7 == 1 else ("rejected" if i % 11 == 2 else ""),
             ))
+            row = rows[-1]
+            row.price_cents = pricing.estimate_cents(row.kind, row.model, row.resolution, row.duration)
         Generation.objects.bulk_create(rows, batch_size=2000)
         pks = list(Generation.objects.order_by("-created_at").values_list("pk", flat=True))
         boards = {}

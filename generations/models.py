@@ -751,7 +751,10 @@ class GenerationEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%H:%M:%S} {self.summary}"
+        # As the site shows a moment (its DATETIME_FORMAT, in its time zone): the admin lists it beside the date.
+        from django.utils.formats import date_format
+
+        return f"{date_format(timezone.localtime(self.created_at), 'DATETIME_FORMAT')} {self.summary}"
 
 
 class Favourite(models.Model):
