@@ -167,6 +167,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates and times read one way everywhere, the admin included: lumaweb/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["lumaweb.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))

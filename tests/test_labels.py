@@ -2,11 +2,12 @@
 the Model filter's choices, and one date format across the site and the admin (issue 8)."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from generations.models import Generation, Kind
-from tests.test_views import HTMX, card_ids, finished, media, text  # noqa: F401 (media: the autouse fixture)
+from generations.models import Generation, GenerationEvent, Kind
+from tests.test_views import HTMX, card_ids, finished, media, staff_client, text  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +44,30 @@ def test_the_kind_filter_tells_loop_remixes_from_extends(alice_client, alice):
     assert card_ids(alice_client.get("/library/", {"kind": "extend"}, headers=HTMX)) == [extend.pk]
     assert card_ids(alice_client.get("/library/", {"kind": "text_to_video"}, headers=HTMX)) == [source.pk]
     assert Generation.objects.count() == 3
+
+
+
+def test_the_admin_shows_dates_as_the_site_does_in_the_sites_time_zone(settings, staff_client, alice_client, alice):
+    settings.TIME_ZONE = "Europe/Berlin"  # an hour ahead of UTC in December
+    moment = datetime(2026, 12, 1, 19, 58, 32, tzinfo=UTC)
+    row = finished(alice, "A fox", created_at=moment)
+    Generation.objects.filter(pk=row.pk).update(submitted_at=moment, completed_at=moment + timedelta(seconds=22))
+    GenerationEvent.objects.create(generation=row, source="admin", state="completed", summary="requested by admin",
+                                   created_at=moment)
+    local = "1 Dec 2026, 20:58:32"
+
+    assert f"Requested {local}" in text(alice_client.get(f"/generations/{row.pk}/"))
+    pages = {
+        "the generation": f"/admin/generations/generation/{row.pk}/change/",
+        "the generations": "/admin/generations/generation/",
+        "the events": "/admin/generations/generationevent/",
+    }
+    for name, path in pages.items():
+        response = staff_client.get(path)
+        assert response.status_code == 200, name
+        page = text(response)
+        assert local in page, name
+        assert "p.m." not in page and "a.m." not in page and not re.search(r"Dec\. \d", page), name
+    page = text(staff_client.get(pages["the generation"]))
+    assert f"{local} requested by admin" in page  # the event's title, beside its date in the same words
+    assert "1 Dec 2026, 20:58:54" in page  # the page's own fields: completed_at

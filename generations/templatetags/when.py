@@ -9,8 +9,8 @@ from django.utils.html import format_html
 
 register = template.Library()
 
-# Day, month and year, then the 24-hour time to the second (a generation's events are seconds apart).
-WHEN_FORMAT = "j M Y, H:i:s"
+# The site's DATETIME_FORMAT (lumaweb/formats/en/formats.py), which the admin shows too: "1 Dec 2026, 13:20:26".
+WHEN_FORMAT = "DATETIME_FORMAT"
 
 
 @register.filter
