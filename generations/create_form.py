@@ -539,6 +539,15 @@ class CreateForm(AgentsFields):
                     self.uploads["media"] = check_upload(file)
                 except forms.ValidationError as error:
                     self.add_error("image_source_file", error)
+                    return
+                # What Luma fetches is our re-encoded copy, which can be larger than the file sent (a JPEG saved
+                # again at our quality, a tightly compressed PNG written plainly).
+                if (stored := len(self.uploads["media"].data)) > REFRAME_IMAGE_MAX_BYTES:
+                    del self.uploads["media"]
+                    self.add_error("image_source_file", (
+                        f"Saved again without its metadata, this image is {megabytes(stored)}; Photon reframes "
+                        f"images of at most {megabytes(REFRAME_IMAGE_MAX_BYTES)}. Use one with fewer pixels, or a "
+                        "JPEG instead of a PNG."))
             return
         model = data.get("model") or "ray-2"
         if not upload:
@@ -591,6 +600,8 @@ class CreateForm(AgentsFields):
                     self.add_error("resized_height", "The height must be at least 1 pixel.")
                 elif y + h > height:
                     self.add_error("resized_height", f"The source must stay inside {canvas}: y + height is {y + h}.")
+                if not any(name in self.errors for name in BOX_FIELDS):
+                    self._check_shape(x, y, w, h, width, height)
         crop = {name: data.get(name) for name in CROP_FIELDS}
         if any(value is not None for value in crop.values()):
             missing = [name for name, value in crop.items() if value is None and name not in self.errors]
@@ -602,6 +613,37 @@ class CreateForm(AgentsFields):
                         self.add_error(end, f"{end} must be larger than {start}.")
                     elif crop[end] > size:
                         self.add_error(end, f"The crop must stay inside {canvas}: {end} is at most {size}.")
+
+    def _source_size(self) -> tuple[str, int, int] | None:
+        """What the uploaded source is and its size as we measured it (Pillow, after turning it upright; PyAV), or
+        None for a library source: the library keeps only its nominal aspect ratio."""
+        if self.cleaned_data.get("media_from") != "upload":
+            return None
+        if self.cleaned_data.get("what") == "reframe_image":
+            upload = self.uploads.get("media")
+            return ("uploaded image", upload.width, upload.height) if upload else None
+        if self.video is not None:
+            return "uploaded video", self.video.width, self.video.height
+        return None
+
+    def _check_shape(self, x: int, y: int, w: int, h: int, canvas_width: int, canvas_height: int) -> None:
+        """The box must keep the source's shape (to a pixel of rounding): Luma resizes the source to exactly
+        resized_width × resized_height, so a 600×800 portrait in a 2048×1152 box would come back stretched."""
+        known = self._source_size()
+        if not known:
+            return
+        what, width, height = known
+        ratio = width / height
+        if (w - 1) / (h + 1) <= ratio <= (w + 1) / max(h - 1, 1e-9):
+            return
+        ways = []
+        if y + (fitting := round(w / ratio)) <= canvas_height:
+            ways.append(f"a height of {fitting} for a width of {w}")
+        if x + (fitting := round(h * ratio)) <= canvas_width:
+            ways.append(f"a width of {fitting} for a height of {h}")
+        advice = " or ".join(ways) if ways else "make the box smaller"
+        self.add_error("resized_width", f"The box is {w}×{h}, but the {what} is {width}×{height}, so Luma would "
+                                        f"stretch it. Keep its shape: {advice}.")
 
     def _clean_references(self, data: dict) -> None:
         """Photon's references: each slot takes a library image or an upload, not both."""

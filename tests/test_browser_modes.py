@@ -8,15 +8,18 @@ import re
 import av
 import numpy
 import pytest
+from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
 from generations.models import Generation, Kind
 from tests.test_browser import (
     ALICE,
     CARD_CHANGE,
+    field_error,
     generate,
     log_in,
     luma_request,
+    png,
     request_generation,
     settled,
     shot,
@@ -189,3 +192,61 @@ def test_reframe_an_image_and_a_photon_image_with_references_picked_in_the_picke
     assert sent["image_ref"] == [{"url": landscape.image_url, "weight": 0.85}]
     assert sent["character_ref"] == {"identity0": {"images": [portrait.image_url]}}
     assert not re.search(r"Failed", made_card.inner_text())
+
+
+def drag_corner(page: Page, dx: float) -> None:
+    handle = page.locator("[data-handle]").bounding_box()
+    page.mouse.move(handle["x"] + 5, handle["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 5 + dx, handle["y"] + 5, steps=5)
+    page.mouse.up()
+
+
+def test_reframing_an_uploaded_portrait_places_a_box_of_its_shape(page, luma_stack, alice):
+    """A 600×800 upload reframed to 16:9 sits in a 3:4 box (864×1152, centred), not the 16:9 one that stretched it."""
+    sim = luma_stack.sim
+    log_in(page, luma_stack.url, ALICE)
+    make(page, "Reframe image")
+    page.get_by_role("radio", name="Upload a file", exact=True).check()
+    page.get_by_label("Aspect ratio").select_option("16:9")
+    page.get_by_label("Image file", exact=True).set_input_files(upload("landscape.png", png((800, 600))))
+    expect(page.locator("input[name=resized_width]")).to_have_value("1536")
+    # Turned upright by its EXIF, as the server measures it: stored 800×600, shown (and reframed) 600×800.
+    photo, exif = io.BytesIO(), Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (800, 600), (200, 90, 40)).save(photo, "JPEG", exif=exif)
+    page.get_by_label("Image file", exact=True).set_input_files(upload("photo.jpg", photo.getvalue(), "image/jpeg"))
+    expect(page.locator("input[name=resized_width]")).to_have_value("864")
+    page.get_by_label("Image file", exact=True).set_input_files(upload("portrait.png", png((600, 800))))
+    page.locator("input[name=resized_width]").fill("")  # cleared by hand: choosing the file places it again
+    page.get_by_label("Image file", exact=True).set_input_files(upload("portrait.png", png((600, 800))))
+    expect(page.locator("input[name=resized_width]")).to_have_value("864")
+    assert numbers(page) == {"grid_position_x": 592, "grid_position_y": 0, "resized_width": 864, "resized_height": 1152}
+
+    # A box of another shape, typed by hand, is refused with what to type instead.
+    page.locator("input[name=grid_position_x]").fill("0")
+    page.locator("input[name=resized_width]").fill("2048")
+    page.get_by_role("button", name="Generate").click()
+    expect(field_error(page, "Width")).to_have_text(
+        "The box is 2048×1152, but the uploaded image is 600×800, so Luma would stretch it. Keep its shape: a width "
+        "of 864 for a height of 1152.")
+    assert not Generation.objects.exists()
+
+    # Chosen again, the file places the box again; its corner keeps the portrait's shape.
+    page.get_by_label("Image file", exact=True).set_input_files(upload("portrait.png", png((600, 800))))
+    expect(page.locator("input[name=resized_width]")).to_have_value("864")
+    page.locator("[data-box]").scroll_into_view_if_needed()
+    drag_corner(page, -40)
+    placed = numbers(page)
+    assert placed["resized_width"] < 864 and abs(placed["resized_width"] / placed["resized_height"] - 3 / 4) < 0.01
+    made, card = generate(page)
+    shows(card)
+    sent = luma_request(sim, made)
+    assert sent["aspect_ratio"] == "16:9" and {name: sent[name] for name in placed} == placed
+
+    # An uploaded portrait video is placed by its own shape too (its size comes back with the upload).
+    make(page, "Reframe video")
+    page.get_by_label("Video file").set_input_files(upload("tall.mp4", mp4(1, size=(180, 320)), "video/mp4"))
+    expect(page.locator("#video-upload .success")).to_contain_text("180×320")
+    expect(page.locator("input[name=resized_width]")).to_have_value("648")
+    assert numbers(page) == {"grid_position_x": 700, "grid_position_y": 0, "resized_width": 648, "resized_height": 1152}

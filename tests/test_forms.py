@@ -9,6 +9,7 @@ from PIL import Image
 
 from generations.forms import AddAudioForm, CreateForm, UpscaleForm, check_upload, initial_for
 from generations.models import Generation, Kind, LumaAccount, State
+from generations.uploads import megabytes
 
 pytestmark = pytest.mark.django_db
 
@@ -330,3 +331,80 @@ def test_upscale_offers_only_resolutions_above_the_source(alice):
 def test_an_audio_prompt_over_5000_characters_is_refused(alice):
     audio = AddAudioForm({"prompt": "x" * 5001}, source=finished_video(alice))
     assert audio.errors["prompt"] == ["Prompt is too long, maximum length is 5000 characters"]
+
+
+# --- reframe of an upload: the box keeps the source's shape ---------------------------------------
+
+
+def reframe_upload(account, user, file, what="reframe_image", **data) -> CreateForm:
+    field = "image_source_file" if what == "reframe_image" else "video_file"
+    return CreateForm({"what": what, "media_from": "upload", "aspect_ratio": "16:9", **data}, {field: file},
+                      account=account, user=user)
+
+
+def portrait_box(**box) -> dict:
+    return {"grid_position_x": "0", "grid_position_y": "0", "resized_width": "2048", "resized_height": "1152", **box}
+
+
+def test_a_portrait_upload_in_a_landscape_box_is_refused_as_it_would_be_stretched(account, alice):
+    made = reframe_upload(account, alice, upload(size=(600, 800)), **portrait_box())
+    assert error(made, "resized_width") == (
+        "The box is 2048×1152, but the uploaded image is 600×800, so Luma would stretch it. Keep its shape: a width "
+        "of 864 for a height of 1152.")
+
+
+def test_a_portrait_upload_in_a_box_of_its_own_shape_is_accepted(account, alice, settings, tmp_path):
+    settings.MEDIA_ROOT, settings.PUBLIC_BASE_URL = tmp_path, "https://team.example.com"
+    made = reframe_upload(account, alice, upload(size=(600, 800)),
+                          **portrait_box(grid_position_x="592", resized_width="864"))
+    assert made.is_valid(), made.errors
+    row, _ = made.save(alice)
+    assert row.options == {"grid_position_x": 592, "grid_position_y": 0, "resized_width": 864, "resized_height": 1152}
+    # A pixel of rounding either way is the same shape: 863×1151 is what dragging the corner may leave.
+    assert reframe_upload(account, alice, upload(size=(600, 800)),
+                          **portrait_box(resized_width="863", resized_height="1151")).is_valid()
+
+
+def test_an_upload_turned_upright_is_measured_upright(account, alice):
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 800×600, shown turned a quarter: a 600×800 portrait
+    Image.new("RGB", (800, 600), (20, 90, 200)).save(buffer, "JPEG", exif=exif)
+    made = reframe_upload(account, alice, upload("JPEG", data=buffer.getvalue()), **portrait_box())
+    assert "the uploaded image is 600×800" in error(made, "resized_width")
+
+
+def test_an_uploaded_video_in_a_box_of_another_shape_is_refused(account, alice):
+    import av
+    import numpy
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
+        stream = out.add_stream("h264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 180, 320, "yuv420p"
+        for _ in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(numpy.zeros((320, 180, 3), numpy.uint8), "rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    clip = SimpleUploadedFile("tall.mp4", buffer.getvalue(), content_type="video/mp4")
+    made = reframe_upload(account, alice, clip, what="reframe_video", **portrait_box())
+    assert error(made, "resized_width") == (
+        "The box is 2048×1152, but the uploaded video is 180×320, so Luma would stretch it. Keep its shape: a width "
+        "of 648 for a height of 1152.")
+
+
+def test_a_reframed_upload_too_large_once_saved_again_is_refused(account, alice, monkeypatch):
+    # A coarse JPEG grows when saved again at our quality; Photon's 10 MB counts what Luma fetches, our copy.
+    noisy = io.BytesIO()
+    Image.effect_noise((400, 400), 90).convert("RGB").save(noisy, "JPEG", quality=40)
+    sent = noisy.getvalue()
+    stored = len(check_upload(upload("JPEG", data=sent)).data)
+    limit = (len(sent) + stored) // 2
+    assert len(sent) < limit < stored
+    monkeypatch.setattr("generations.create_form.REFRAME_IMAGE_MAX_BYTES", limit)
+    made = reframe_upload(account, alice, upload("JPEG", data=sent))
+    assert error(made, "image_source_file") == (
+        f"Saved again without its metadata, this image is {megabytes(stored)}; Photon reframes images of at most "
+        f"{megabytes(limit)}. Use one with fewer pixels, or a JPEG instead of a PNG.")

@@ -78,16 +78,15 @@
     return v;
   };
 
-  // The source's own shape: the chosen library item's aspect ratio, or the uploaded video's size.
+  // The source's own shape: the chosen library item's aspect ratio, or the uploaded video's or image's size.
   Reframe.prototype.sourceRatio = function () {
     const what = (this.form.querySelector("[name=what]:checked") || {}).value;
     const upload = (this.form.querySelector("[name=media_from]:checked") || {}).value === "upload";
-    if (upload && what === "reframe_video") {
-      const token = this.form.querySelector("[name=video_upload]");
-      if (token && token.dataset.width) return Number(token.dataset.width) / Number(token.dataset.height);
-      return 0;
+    if (upload) {
+      // The video's size comes back with its upload; the image's is read here from the chosen file (imageSize).
+      const el = this.form.querySelector(what === "reframe_video" ? "[name=video_upload]" : "[name=image_source_file]");
+      return el && el.dataset.width ? Number(el.dataset.width) / Number(el.dataset.height) : 0;
     }
-    if (upload) return 0;
     const name = what === "reframe_image" ? "image_source" : "video_source";
     const input = this.form.querySelector("[name=" + name + "]");
     const picker = input && input.closest("[data-picker]");
@@ -192,6 +191,9 @@
         self.layout();
       } else if (name === "video_source" || name === "image_source") {
         self.fit();  // a new source: start from it fitted and centred
+      } else if (name === "media_from") {
+        const v = self.values();  // library or upload: another source, another shape
+        if ([v.grid_position_x, v.grid_position_y, v.resized_width, v.resized_height].every(isFinite)) self.fit();
       }
     });
   };
@@ -217,6 +219,25 @@
     }
   });
   document.addEventListener("DOMContentLoaded", function () { start(document); });
+
+  // An image chosen to reframe: its size as shown (turned upright, as the server measures it) places the box. The
+  // server refuses a box of another shape, which Luma would stretch the image into.
+  document.addEventListener("change", function (event) {
+    const input = event.target;
+    if (input.name !== "image_source_file") return;
+    delete input.dataset.width;
+    delete input.dataset.height;
+    const file = input.files && input.files[0];
+    const box = input.form && input.form.querySelector("[data-reframe]");
+    if (!file || !box || !box.reframe || !window.createImageBitmap) return;
+    createImageBitmap(file).then(function (bitmap) {
+      if (input.files[0] !== file) return bitmap.close();  // another file was chosen meanwhile
+      input.dataset.width = String(bitmap.width);
+      input.dataset.height = String(bitmap.height);
+      bitmap.close();
+      box.reframe.fit();
+    }, function () { /* not an image we can read: the server says so when the form is sent */ });
+  });
 
   // --- models: each takes its own resolutions, durations and aspect ratios (the server refuses the rest) -----------
 
