@@ -3,18 +3,25 @@
 Luma bills video by output pixels (luma-api.md section 7: ray-2 $0.01582 and ray-flash-2 $0.00544 per million
 pixels, e.g. ray-2 720p 5 s 16:9 is about $1.75). We count every frame of a 16:9 clip at 24 fps; other aspect
 ratios have about the same area at a resolution (720p 1:1 is 960 x 960, the area of 1280 x 720), so the ratio does
-not change the estimate. Modify and reframe cost what the underlying model costs (section 6). Image, upscale and
+not change the estimate. Modify and reframe cost what the underlying model costs (section 6) for a clip of the
+source's resolution and length; an upscale is a clip at its target resolution, as long as its source. Image and
 audio prices are not published in our sources, so those rows are rough guesses. Failed and rejected generations
 cost nothing (Luma refunds them).
+
+The Luma simulator charges from its own copy of these numbers (simulator/config.py, which must not import the
+app); tests/test_simulator.py checks that the two agree, so a local run's balance matches lumaweb's estimate.
 """
 
+from __future__ import annotations
+
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count
 from django.utils import timezone
 
-from .models import IMAGE_KINDS, Generation, Kind, State
+from .models import IMAGE_KINDS, Generation, KeyframeImage, Kind, State
 
 USD_PER_MEGAPIXEL = {"ray-2": 0.01582, "ray-flash-2": 0.00544}
 FRAMES_PER_SECOND = 24
@@ -22,9 +29,29 @@ PIXELS = {"540p": 960 * 540, "720p": 1280 * 720, "1080p": 1920 * 1080, "4k": 384
 SECONDS = {"5s": 5, "9s": 9}
 
 
-def _video_cents(model: str, resolution: str, duration: str) -> int:
-    megapixels = PIXELS[resolution] * FRAMES_PER_SECOND * SECONDS[duration] / 1e6
+def video_cents(model: str, resolution: str, seconds: float) -> int:
+    """A clip of `seconds` at `resolution`, every frame billed by its pixels."""
+    megapixels = PIXELS[resolution] * FRAMES_PER_SECOND * seconds / 1e6
     return round(megapixels * USD_PER_MEGAPIXEL[model] * 100)
+
+
+def _video_cents(model: str, resolution: str, duration: str) -> int:
+    return video_cents(model, resolution, SECONDS[duration])
+
+
+def seconds_in(duration: str) -> float | None:
+    """5.0 for "5s" (a request's duration), 7.3 for "7.3s" (a source's measured length); None when unknown."""
+    try:
+        seconds = float(str(duration or "").removesuffix("s"))
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < 3600 else None
+
+
+def resolution_of(width: int, height: int) -> str:
+    """The resolution whose 16:9 frame has about the area of width x height (1080 x 1920 is 1080p)."""
+    area = max(1, width * height)
+    return min(PIXELS, key=lambda name: abs(math.log(PIXELS[name] / area)))
 
 
 # (kind group, model, resolution, duration) -> US cents. "video" covers text/image to video, extend,
@@ -82,12 +109,10 @@ def estimate_cents(kind: str, model: str = "", resolution: str = "", duration: s
         return IMAGE_CENTS.get(model, IMAGE_CENTS["photon-1"])
     if kind == Kind.ADD_AUDIO:
         return ADD_AUDIO_CENTS
-    key = (
-        model if model in USD_PER_MEGAPIXEL else DEFAULTS["model"],
-        resolution if resolution in PIXELS else DEFAULTS["resolution"],
-        duration if duration in SECONDS else DEFAULTS["duration"],
-    )
-    return VIDEO_CENTS[key]
+    # A source's length may be any number of seconds (a modify, reframe or upscale is as long as its source).
+    return video_cents(model if model in USD_PER_MEGAPIXEL else DEFAULTS["model"],
+                       resolution if resolution in PIXELS else DEFAULTS["resolution"],
+                       seconds_in(duration) or SECONDS[DEFAULTS["duration"]])
 
 
 # The create form's "what" (forms.WHAT) and the kind whose price applies; a video's keyframes do not change it.
@@ -99,7 +124,8 @@ MODEL_NAMES = {"ray-2": "Ray 2", "ray-flash-2": "Ray Flash 2", "photon-1": "Phot
 
 @dataclass
 class Estimate:
-    """What the create form is about to ask for, and its price."""
+    """What the create form (or an upscale or add-audio page) is about to ask for, and its price: `cents` for one
+    take, `count` takes of it ("How many")."""
 
     cents: int
     kind: str
@@ -107,30 +133,119 @@ class Estimate:
     resolution: str
     duration: str
     aspect_ratio: str
+    count: int = 1
+    length: str = ""  # a clip as long as its source: how long, in words ("9 s, as long as #9")
 
     @property
     def usd(self) -> float:
         return self.cents / 100
 
     @property
+    def total_cents(self) -> int:
+        return self.cents * self.count
+
+    @property
+    def total_usd(self) -> float:
+        return self.total_cents / 100
+
+    @property
     def words(self) -> str:
         """Ray 2 · 720p · 5 s · 16:9: what the price depends on, as chosen."""
         parts = [MODEL_NAMES.get(self.model, self.model)]
-        if self.kind not in IMAGE_KINDS:
+        if self.kind == Kind.ADD_AUDIO:
+            parts.append("a guess: Luma publishes no price for sound")
+        elif self.kind not in IMAGE_KINDS:
             parts.append(self.resolution)
-            if self.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO):
-                parts.append("as long as the source (5 s assumed)")
-            else:
-                parts.append(self.duration.replace("s", " s"))
+            parts.append(self.length or self.duration.replace("s", " s"))
         if self.aspect_ratio:
             parts.append(self.aspect_ratio)
         return " · ".join(part for part in parts if part)
 
 
-def estimate_for(value) -> Estimate:
+@dataclass
+class Source:
+    """The video a modify, reframe or upscale works on, as far as we know it: what it is called on the page, its
+    resolution ("" when unknown), length in seconds (None when unknown) and aspect ratio."""
+
+    name: str
+    resolution: str
+    seconds: float | None
+    aspect_ratio: str
+
+    @classmethod
+    def of_row(cls, row: Generation) -> Source:
+        """A library video: what it was asked for at, which a modify or reframe of it copies (create_form)."""
+        return cls(f"#{row.pk}", row.resolution if row.resolution in PIXELS else "", seconds_in(row.duration),
+                   row.aspect_ratio)
+
+
+def source_of(value, user=None) -> Source | None:
+    """The source video the create form names: a library pick (its row), or the user's own upload sent ahead
+    (what PyAV measured); None until one is chosen."""
+    from .create_form import closest_ratio  # the form's own import of this module comes first
+    from .sources import finished
+
+    if value("media_from") == "upload":
+        token = value("video_upload")
+        if not token or user is None or not user.is_authenticated:
+            return None
+        stored = KeyframeImage.objects.filter(token=token, uploaded_by=user,
+                                              media_type=KeyframeImage.MediaType.VIDEO).first()
+        if stored is None:
+            return None
+        return Source("the uploaded video", resolution_of(stored.width, stored.height), stored.duration,
+                      closest_ratio(stored.width, stored.height))
+    pk = str(value("video_source") or "")
+    row = finished("video").filter(pk=int(pk)).first() if pk.isdigit() else None
+    return Source.of_row(row) if row else None
+
+
+def _as_long_as(source: Source | None) -> tuple[str, float, str]:
+    """The resolution, seconds and words of a clip as long as its source: 720p and 5 s while not known."""
+    if source is None:
+        return "", SECONDS[DEFAULTS["duration"]], "as long as the source (720p and 5 s until you choose it)"
+    resolution = source.resolution or DEFAULTS["resolution"]
+    if source.seconds is None:
+        return resolution, SECONDS[DEFAULTS["duration"]], f"5 s assumed ({source.name}'s length is not known)"
+    return resolution, source.seconds, f"{round(source.seconds, 1):g} s, as long as {source.name}"
+
+
+def _source_estimate(value, kind: str, ratio: str, user) -> Estimate:
+    """Modify and reframe video: the model's price for a clip of the source's resolution and length. A modify
+    keeps the source's frame; a reframe makes the chosen aspect ratio."""
+    model = value("model") if value("model") in USD_PER_MEGAPIXEL else DEFAULTS["model"]
+    source = source_of(value, user)
+    resolution, seconds, length = _as_long_as(source)
+    if kind == Kind.MODIFY_VIDEO:
+        ratio = source.aspect_ratio if source else ""
+    cents = video_cents(model, resolution or DEFAULTS["resolution"], seconds)
+    return Estimate(cents, kind, model, resolution, "", ratio, length=length)
+
+
+def action_estimate(kind: str, source: Generation, resolution: str = "") -> Estimate:
+    """The upscale and add-audio pages: what the new generation from `source` is estimated to cost (the row it
+    makes keeps the source's model and length, and an upscale's target resolution; forms.py)."""
+    resolution = resolution or source.resolution
+    cents = estimate_cents(kind, source.model, resolution, source.duration)
+    if kind == Kind.ADD_AUDIO:
+        return Estimate(cents, kind, source.model, "", "", "")
+    shown, _seconds, length = _as_long_as(Source.of_row(source))
+    return Estimate(cents, kind, source.model, resolution if resolution in PIXELS else shown, "", "", length=length)
+
+
+def estimate_for(value, user=None) -> Estimate:
     """The price of what the create form would ask for; `value(name)` reads one of its fields (a bound form's
     data, an unbound form's initial value, or the estimate endpoint's query), anything unknown falls back to
-    Luma's defaults. An Agents model adds what its price depends on to the words: HDR, EXR, references, layers."""
+    Luma's defaults. An Agents model adds what its price depends on to the words: HDR, EXR, references, layers.
+    Modify and reframe are priced from their source (`user`'s upload, or the library video picked), and a set
+    of "How many" takes costs that many times one."""
+    estimate = _one_take(value, user)
+    count = str(value("count") or "")
+    estimate.count = int(count) if count.isdigit() and 1 <= int(count) <= 4 else 1
+    return estimate
+
+
+def _one_take(value, user) -> Estimate:
     what = value("what") or "video"
     kind = {**KIND_OF_WHAT, "image_edit": Kind.IMAGE_EDIT, "layering": Kind.LAYERING}.get(what, Kind.TEXT_TO_VIDEO)
     ratio = value("aspect_ratio") or ""
@@ -147,7 +262,11 @@ def estimate_for(value) -> Estimate:
         exr = hdr and value("exr_export") in ("on", "true", "True", "1")
         cents = agents_cents(kind, "ray-3.2", resolution, duration, {"hdr": hdr, "exr_export": exr})
         shown = resolution + (" HDR + EXR" if exr else " HDR" if hdr else "")
-        return Estimate(cents, kind, "ray-3.2", shown, duration, "" if kind == Kind.MODIFY_VIDEO else ratio)
+        length = "as long as the source (5 s assumed)" if kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO) else ""
+        return Estimate(cents, kind, "ray-3.2", shown, duration, "" if kind == Kind.MODIFY_VIDEO else ratio,
+                        length=length)
+    elif kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO):
+        return _source_estimate(value, kind, ratio, user)
     else:
         model = value("model") if value("model") in USD_PER_MEGAPIXEL else DEFAULTS["model"]
         resolution = value("resolution") if value("resolution") in PIXELS else DEFAULTS["resolution"]

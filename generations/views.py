@@ -196,6 +196,12 @@ def _source_action(request: HttpRequest, pk: int, form_class, title: str, templa
                 return redirect(_card_anchor(generation))
     status = 400 if request.method == "POST" else 200
     context = {**page_context(request), "source": source, "form": form, "title": title}
+    if form is not None:  # what it will cost, for the resolution chosen (an upscale's select asks again on change)
+        from . import pricing
+
+        resolution = str(form["resolution"].value() or "") if "resolution" in form.fields else ""
+        kind = Kind.UPSCALE if isinstance(form, UpscaleForm) else Kind.ADD_AUDIO
+        context["estimate"] = pricing.action_estimate(kind, source, resolution)
     return render(request, template_name, context, status=status)
 
 

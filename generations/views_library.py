@@ -404,8 +404,13 @@ def library(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def estimate(request: HttpRequest) -> HttpResponse:
-    """The create form's price estimate, for the options in the query (the form's, sent on each change)."""
-    price = pricing.estimate_for(lambda name: request.GET.get(name, ""))
+    """The create form's price estimate, for the options in the query (the form's, sent on each change); with
+    `source`, the upscale or add-audio page's for that library video (`what` is the kind)."""
+    if request.GET.get("source", "").isdigit() and request.GET.get("what") in (Kind.UPSCALE, Kind.ADD_AUDIO):
+        source = generation_for(request.user, int(request.GET["source"]))
+        price = pricing.action_estimate(request.GET["what"], source, request.GET.get("resolution", ""))
+    else:
+        price = pricing.estimate_for(lambda name: request.GET.get(name, ""), request.user)
     return render(request, "generations/estimate.html#estimate-words", {"estimate": price})
 
 

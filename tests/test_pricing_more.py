@@ -1,0 +1,73 @@
+"""The price estimate as people read it: a set of takes, modify and reframe priced from their source, and the
+upscale and add-audio pages."""
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from generations.models import Generation, KeyframeImage, Kind, State
+from tests.test_views import HTMX, account, finished, make, media, text  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def estimate(client, **query) -> str:
+    return text(client.get("/estimate/", query, headers=HTMX))
+
+
+def test_a_set_of_takes_shows_each_price_and_the_total(alice_client, account):
+    four = estimate(alice_client, what="video", model="ray-2", resolution="720p", duration="5s",
+                    aspect_ratio="16:9", count="4")
+    assert "Estimated price: 4 × $1.75 = $7.00 (Ray 2 · 720p · 5 s · 16:9)." in four
+    one = estimate(alice_client, what="video", model="ray-2", resolution="720p", duration="5s", count="1")
+    assert "Estimated price: $1.75 (Ray 2 · 720p · 5 s)." in one
+    images = estimate(alice_client, what="image", image_model="photon-1", aspect_ratio="1:1", count="3")
+    assert "Estimated price: 3 × $0.02 = $0.06 (Photon 1 · 1:1)." in images
+    html = alice_client.get("/").content.decode()
+    assert "aspect_ratio,count," in html  # the form sends How many with each change
+
+
+def test_modify_and_reframe_are_priced_from_the_library_video_picked(alice_client, alice, account):
+    source = finished(alice, "A tall one", resolution="1080p", duration="9s", aspect_ratio="9:16")
+    modify = estimate(alice_client, what="modify", model="ray-2", resolution="720p", duration="5s",
+                      aspect_ratio="16:9", media_from="library", video_source=str(source.pk))
+    assert f"Estimated price: $7.09 (Ray 2 · 1080p · 9 s, as long as #{source.pk} · 9:16)." in modify
+    reframe = estimate(alice_client, what="reframe_video", model="ray-flash-2", aspect_ratio="1:1",
+                       media_from="library", video_source=str(source.pk), count="2")
+    assert f"2 × $2.44 = $4.88 (Ray Flash 2 · 1080p · 9 s, as long as #{source.pk} · 1:1)." in reframe
+    nothing = estimate(alice_client, what="modify", model="ray-2", media_from="library")
+    assert "Estimated price: $1.75 (Ray 2 · as long as the source (720p and 5 s until you choose it))." in nothing
+    # What the row records agrees with what the form said.
+    assert Generation.objects.create(owner=alice, kind=Kind.MODIFY_VIDEO, model="ray-2", source=source,
+                                     resolution=source.resolution, duration=source.duration).price_cents == 709
+
+
+def test_an_uploaded_video_is_priced_from_what_was_measured(alice_client, alice, bob, account):
+    mine = KeyframeImage.objects.create(file=ContentFile(b"v", name="v.mp4"), content_type="video/mp4",
+                                        media_type="video", width=1080, height=1920, duration=7.04, uploaded_by=alice)
+    theirs = KeyframeImage.objects.create(file=ContentFile(b"v", name="w.mp4"), content_type="video/mp4",
+                                          media_type="video", width=3840, height=2160, duration=9, uploaded_by=bob)
+    modify = estimate(alice_client, what="modify", model="ray-2", media_from="upload", video_upload=mine.token)
+    assert "Estimated price: $5.54 (Ray 2 · 1080p · 7 s, as long as the uploaded video · 9:16)." in modify
+    other = estimate(alice_client, what="modify", model="ray-2", media_from="upload", video_upload=theirs.token)
+    assert "(720p and 5 s until you choose it)" in other  # someone else's upload tells nothing
+    html = alice_client.get("/").content.decode()
+    assert 'hx-trigger="htmx:load from:#create-form target:#video-upload"' in html  # asked again once uploaded
+
+
+def test_the_upscale_and_add_audio_pages_show_the_price(alice_client, alice, account):
+    source = finished(alice, "A fox", resolution="720p", duration="5s")
+    upscale = alice_client.get(f"/generations/{source.pk}/upscale/")
+    assert f"Estimated price: $3.94 (Ray 2 · 1080p · 5 s, as long as #{source.pk})." in text(upscale)
+    four_k = estimate(alice_client, what="upscale", source=str(source.pk), resolution="4k")
+    assert f"Estimated price: $15.75 (Ray 2 · 4k · 5 s, as long as #{source.pk})." in four_k
+    assert 'hx-params="what,source,resolution"' in upscale.content.decode()
+    audio = text(alice_client.get(f"/generations/{source.pk}/audio/"))
+    assert "Estimated price: $0.20 (Ray 2 · a guess: Luma publishes no price for sound)." in audio
+
+
+def test_an_unfinished_source_is_described_in_plain_words(alice_client, alice):
+    failed = make(alice, "Broken", state=State.FAILED, failed_at=timezone.now())
+    assert f"#{failed.pk} failed." in text(alice_client.get(f"/generations/{failed.pk}/upscale/"))
+    dreaming = make(alice, "Busy", state=State.DREAMING)
+    assert f"#{dreaming.pk} is not finished yet (dreaming)." in text(alice_client.get(f"/generations/{dreaming.pk}/audio/"))
