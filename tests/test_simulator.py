@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.plugins import stack
 from tests.plugins.simulator import start_simulator, stop_simulator
+from tests.test_simulator_media import file_server  # noqa: F401 (a fixture: serves /upload.mp4 on 127.0.0.1)
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.no_db]
 
@@ -430,23 +431,77 @@ def test_a_failure_rate_of_one_fails_every_job(luma_sim):
 
 def test_credits_are_charged_at_create_and_refunded_on_failure(slow_clock):
     start = get(slow_clock, "/credits").json()["credit_balance"]
-    first = video(slow_clock)  # ray-2, 720p, 5 s
+    first = video(slow_clock)  # ray-2, 720p, 5 s: $1.75 (luma-api.md section 7)
     second = video(slow_clock, resolution="1080p", duration="9s")
-    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 80.0 - 288.0
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 175.0 - 709.0
 
     slow_clock.finish(first["id"], "completed")
     slow_clock.finish(second["id"], "failed", "Frame moderation failed")
 
-    assert get(slow_clock, "/credits").json() == {"credit_balance": start - 80.0}
+    assert get(slow_clock, "/credits").json() == {"credit_balance": start - 175.0}
     assert get(slow_clock, f"/generations/{second['id']}").json()["failure_reason"] == "Frame moderation failed"
 
 
+def test_modify_reframe_and_upscale_are_charged_for_their_sources_resolution_and_length(slow_clock):
+    source = completed_video(slow_clock, resolution="1080p", duration="9s", aspect_ratio="9:16")
+    start = get(slow_clock, "/credits").json()["credit_balance"]
+    media = {"url": asset_url(source)}
+    post(slow_clock, "/generations/video/modify", {"generation_type": "modify_video", "media": media,
+                                                   "mode": "flex_1", "model": "ray-2", "prompt": "snow"})
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 709.0  # ray-2 1080p 9 s, like its source
+    post(slow_clock, "/generations/video/reframe", {"generation_type": "reframe_video", "media": media,
+                                                    "model": "ray-flash-2", "aspect_ratio": "1:1"})
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 709.0 - 244.0
+    post(slow_clock, f"/generations/{source['id']}/upscale", {"resolution": "4k"})
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 709.0 - 244.0 - 2834.0  # 4K for 9 s
+
+
+def test_an_uploaded_source_is_charged_for_its_measured_size_and_length(slow_clock, file_server):
+    start = get(slow_clock, "/credits").json()["credit_balance"]
+    post(slow_clock, "/generations/video/modify", {"generation_type": "modify_video", "model": "ray-flash-2",
+                                                   "mode": "adhere_1", "media": {"url": f"{file_server}/upload.mp4"}})
+    deadline = time.monotonic() + 10
+    while get(slow_clock, "/credits").json()["credit_balance"] == start - 60.0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # charged as 720p 5 s until the file is read
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 20.0  # 640x480 (540p), 3 s, Ray Flash 2
+
+
+def test_the_simulator_charges_what_lumaweb_estimates_for_every_model_resolution_and_length():
+    """The simulator keeps its own price list (it must not import the app): it has to be the app's, or every
+    local run shows a gap between Luma's balance and lumaweb's estimate on the "me" page."""
+    from generations import pricing
+    from generations.models import Kind
+    from generations.simulator import config
+
+    app_kinds = {"video": Kind.TEXT_TO_VIDEO, "upscale_video": Kind.UPSCALE, "modify_video": Kind.MODIFY_VIDEO,
+                 "reframe_video": Kind.REFRAME_VIDEO}
+    checked = 0
+    for kind, app_kind in app_kinds.items():
+        for model in pricing.USD_PER_MEGAPIXEL:
+            for resolution in pricing.PIXELS:
+                for duration, seconds in [*pricing.SECONDS.items(), ("7.04s", 7.04), ("10s", 10.0)]:
+                    expected = pricing.estimate_cents(app_kind, model, resolution, duration)
+                    assert config.cost_of(kind, model, resolution, seconds) == expected, (kind, model, resolution,
+                                                                                          duration)
+                    checked += 1
+    for kind, app_kind in {"image": Kind.IMAGE, "reframe_image": Kind.REFRAME_IMAGE}.items():
+        for model in pricing.IMAGE_CENTS:
+            assert config.cost_of(kind, model) == pricing.estimate_cents(app_kind, model)
+    assert config.cost_of("add_audio", "ray-2", "1080p", 9.0) == pricing.estimate_cents(Kind.ADD_AUDIO, "ray-2",
+                                                                                         "1080p", "9s")
+    assert checked == 4 * 2 * 4 * 4
+    assert (config.USD_PER_MEGAPIXEL, config.RESOLUTION_PIXELS, config.FRAMES_PER_SECOND) == (
+        pricing.USD_PER_MEGAPIXEL, pricing.PIXELS, pricing.FRAMES_PER_SECOND)
+    assert all(config.resolution_of(w, h) == pricing.resolution_of(w, h)
+               for w, h in [(1080, 1920), (2048, 1152), (640, 360), (3840, 2160), (1536, 1536), (100, 100)])
+
+
 def test_a_create_beyond_the_balance_is_402_and_costs_nothing(slow_clock):
-    slow_clock.config(credits=100.0)
+    slow_clock.config(credits=200.0)
     video(slow_clock)
     answer = post(slow_clock, "/generations/video", {"model": "ray-2", "prompt": PROMPT})
     assert (answer.status_code, answer.json()) == (402, {"detail": "Insufficient credits"})
-    assert get(slow_clock, "/credits").json()["credit_balance"] == 20.0
+    assert get(slow_clock, "/credits").json()["credit_balance"] == 25.0
     assert len(slow_clock.generations()) == 1
 
 
@@ -785,7 +840,7 @@ def test_a_create_whose_answer_is_lost_still_exists_and_is_billed_once(slow_cloc
     assert found["count"] == 1
     listed = get(slow_clock, "/generations").json()["generations"]
     assert [g["id"] for g in listed] == found["ids"]
-    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 80.0
+    assert get(slow_clock, "/credits").json()["credit_balance"] == start - 175.0
 
 
 # -- the /_sim API ----------------------------------------------------------------------------------------------------

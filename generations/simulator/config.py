@@ -3,31 +3,39 @@
 Every field can be set on the command line and changed at runtime through POST /_sim/config.
 """
 
+import math
 from dataclasses import dataclass, field, fields, replace
 
-# Prices in USD cents, charged when a generation is created and refunded if it fails (Luma's FAQ).
-# Luma publishes no per-request table for this API, so these are round figures of the right magnitude.
-RAY_5S_540P = {"ray-2": 40.0, "ray-flash-2": 14.0}  # a 5 s clip at 540p
-RESOLUTION_FACTOR = {"540p": 1, "720p": 2, "1080p": 4, "4k": 16}
-DURATION_FACTOR = {"5s": 1.0, "9s": 1.8}
-PHOTON = {"photon-1": 2.0, "photon-flash-1": 0.5}  # one image
-MODIFY = {"ray-2": 175.0, "ray-flash-2": 60.0}  # docs: ray-2, 720p, 5 s, 16:9 is about $1.75
-AUDIO = 10.0
+# Prices in USD cents, charged when a generation is created and refunded if it fails (Luma's FAQ). Video is billed
+# by output pixels as luma-api.md section 7 publishes it: every frame of a 16:9 clip at 24 fps (another aspect
+# ratio has about the same area), ray-2 $0.01582 and ray-flash-2 $0.00544 per million pixels, so ray-2 720p 5 s is
+# $1.75. Modify and reframe cost the model's price for a clip of the source's resolution and length (section 6); an
+# upscale is a clip at its target resolution as long as its source. Image and audio prices are not published: the
+# same guesses as the app's. These are the numbers generations/pricing.py estimates with (this package must not
+# import the app); tests/test_simulator.py checks that the two agree.
+USD_PER_MEGAPIXEL = {"ray-2": 0.01582, "ray-flash-2": 0.00544}
+FRAMES_PER_SECOND = 24
+RESOLUTION_PIXELS = {"540p": 960 * 540, "720p": 1280 * 720, "1080p": 1920 * 1080, "4k": 3840 * 2160}
+PHOTON = {"photon-1": 2.0, "photon-flash-1": 1.0}  # one image (a guess)
+AUDIO = 20.0  # a guess
 UPSCALE_DEFAULT = "1080p"
 
 
-def cost_of(kind: str, model: str, resolution: str = "720p", duration: str = "5s") -> float:
-    """What a create costs: video = base x resolution x duration; upscale = half a 5 s video at the target size."""
+def resolution_of(width: int, height: int) -> str:
+    """The resolution whose 16:9 frame has about the area of width x height (1080 x 1920 is 1080p)."""
+    area = max(1, width * height)
+    return min(RESOLUTION_PIXELS, key=lambda name: abs(math.log(RESOLUTION_PIXELS[name] / area)))
+
+
+def cost_of(kind: str, model: str, resolution: str = "720p", seconds: float = 5.0) -> float:
+    """What a create costs, in whole cents: an image or audio its price; any video its pixels (resolution is the
+    output's, or for modify and reframe the source's; seconds the clip's, or the source's)."""
     if kind in ("image", "reframe_image"):
-        return PHOTON[model]
-    if kind == "modify_video":
-        return MODIFY[model]
+        return PHOTON.get(model, PHOTON["photon-1"])
     if kind == "add_audio":
         return AUDIO
-    base = RAY_5S_540P.get(model, RAY_5S_540P["ray-2"])
-    if kind == "upscale_video":
-        return base * RESOLUTION_FACTOR[resolution] / 2
-    return base * RESOLUTION_FACTOR[resolution] * DURATION_FACTOR[duration]
+    megapixels = RESOLUTION_PIXELS.get(resolution, RESOLUTION_PIXELS["720p"]) * FRAMES_PER_SECOND * seconds / 1e6
+    return float(round(megapixels * USD_PER_MEGAPIXEL.get(model, USD_PER_MEGAPIXEL["ray-2"]) * 100))
 
 
 @dataclass

@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import media
 from .callbacks import Dispatcher
-from .config import UPSCALE_DEFAULT, Config, cost_of
+from .config import UPSCALE_DEFAULT, Config, cost_of, resolution_of
 from .faults import Faults
 from .loopback import fetch_media, fetch_ok, is_loopback_url
 from .persistence import StateFile
@@ -253,9 +253,9 @@ class Engine:
             family = "photon" if output == "image" else "ray"
             self._check_limits(family)
             resolution = (echo.get("resolution") or UPSCALE_DEFAULT) if kind == "upscale_video" else parsed.resolution
-            cost = cost_of(kind, model, resolution, parsed.duration)
             media_source = self._own_source(parsed.media_urls[0]) if parsed.media_urls else None
             aspect, width, height, seconds = self._shape(kind, aspect, resolution, seconds, source or media_source)
+            cost = cost_of(kind, model, self._priced_resolution(kind, resolution, media_source), seconds)
             if self.balance < cost:
                 raise ApiError(402, "Insufficient credits")
             gen = Gen(
@@ -294,6 +294,14 @@ class Engine:
         if kind == "upscale_video" and source and width * height < source.width * source.height:
             width, height = source.width, source.height  # an upscale never shrinks its source
         return aspect, width, height, seconds
+
+    @staticmethod
+    def _priced_resolution(kind: str, resolution: str, media_source: "Gen | None") -> str:
+        """What a create is billed at: a modify or reframe the source's resolution (720p until it is measured),
+        anything else the resolution asked for (an upscale its target)."""
+        if kind not in ("modify_video", "reframe_video"):
+            return resolution
+        return resolution_of(*Engine._size(media_source)) if media_source else "720p"
 
     @staticmethod
     def _size(gen: Gen) -> tuple[int, int]:
@@ -362,6 +370,10 @@ class Engine:
                 gen.inputs = "ok" if ok else "failed"
                 if shape:
                     width, height, gen.seconds = shape
+                    if gen.charged:  # billed as a 720p 5 s source until measured: now for what it is
+                        cost = cost_of(gen.kind, gen.model, resolution_of(width, height), gen.seconds)
+                        self.balance -= cost - gen.cost
+                        gen.cost = cost
                     if gen.kind == "modify_video":  # a reframe keeps its canvas, a modify the source's frame
                         gen.width, gen.height = width, height
                         gen.aspect_ratio = media.nearest_aspect_ratio(width, height)
