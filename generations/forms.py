@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from .agents_form import AGENTS_IMAGE_MODELS, AGENTS_VIDEO_MODELS
 from .create_form import (IMAGE_MODELS, PROMPT_MAX, RESOLUTIONS, VIDEO_MODELS, CreateForm, initial_for,
                           new_client_token, request_once)
 from .models import Favourite, Generation, Kind, State
@@ -116,6 +117,13 @@ def kind_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def model_choices() -> list[tuple[str, str]]:
+    """The "Model" choices: every model the create form may offer, by name only ("Photon Flash 1", not "… (faster,
+    cheaper)"), so that a chosen one shows in full in a narrow select."""
+    models = [*VIDEO_MODELS, *AGENTS_VIDEO_MODELS, *IMAGE_MODELS, *AGENTS_IMAGE_MODELS]
+    return [("", "Any model"), *((value, label.split(" (")[0]) for value, label in models)]
+
+
 class LibraryFilters(forms.Form):
     """The library's filters; anything invalid is ignored rather than shown as an error."""
 
@@ -129,7 +137,7 @@ class LibraryFilters(forms.Form):
         choices=[("", "Any state"), ("live", "In progress"), ("completed", "Done"), ("failed", "Failed or rejected")],
     )
     kind = forms.ChoiceField(label="Kind", required=False, choices=kind_choices())
-    model = forms.ChoiceField(label="Model", required=False, choices=[("", "Any model"), *VIDEO_MODELS, *IMAGE_MODELS])
+    model = forms.ChoiceField(label="Model", required=False, choices=model_choices())
     owner = forms.ChoiceField(label="Made by", required=False, choices=lambda: makers())
     favourites = forms.BooleanField(label="Favourites only", required=False)
     review = forms.ChoiceField(label="Review", required=False, choices=[

@@ -138,25 +138,55 @@ def test_the_first_page_after_a_fresh_start_offers_camera_motions_and_concepts(p
     expect(page.get_by_label("dolly zoom")).to_be_visible()
 
 
-def test_the_library_filters_show_their_words_in_full_at_1366_px(page, live_server, transactional_db, alice):
+# The words of a select's option, and how much of them shows when it is the one chosen (its box less its padding and
+# the arrow); a probe span in the select's font measures the words.
+LONGEST_OPTION = """select => [...select.options].map(o => o.text).reduce((a, b) => {
+    const probe = document.createElement('span');
+    probe.style.font = getComputedStyle(select).font;
+    document.body.appendChild(probe);
+    probe.textContent = a; const wa = probe.getBoundingClientRect().width;
+    probe.textContent = b; const wb = probe.getBoundingClientRect().width;
+    probe.remove();
+    return wb > wa ? b : a;
+})"""
+SHOWN_IN_FULL = """select => {
+    const style = getComputedStyle(select);
+    const probe = document.createElement('span');
+    probe.style.font = style.font;
+    probe.textContent = select.options[select.selectedIndex].text;
+    document.body.appendChild(probe);
+    const needed = probe.getBoundingClientRect().width;
+    probe.remove();
+    const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 16;
+    return needed <= room;
+}"""
+
+
+def test_the_library_filters_show_their_words_in_full_at_1366_px(page, live_server, transactional_db, alice,
+                                                                    django_user_model):
+    # A teammate with a long name has made something, so "Made by" offers it.
+    carol = django_user_model.objects.create_user("carol_from_post_production", password="staff-pass-42")
+    request_generation(carol, "A fox in the snow")
     page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, live_server.url, ALICE)
-    cut = page.evaluate("""() => {
-        const probe = document.createElement('span');
-        document.body.appendChild(probe);
-        const cut = [];
-        for (const select of document.querySelectorAll('#filters select')) {
-            const style = getComputedStyle(select);
-            probe.style.font = style.font;
-            const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 16;
-            for (const option of select.options) {
-                probe.textContent = option.text;
-                if (option.index === select.selectedIndex && probe.getBoundingClientRect().width > room) cut.push(option.text);
-            }
-        }
-        probe.remove();
-        return cut;
-    }""")
-    assert cut == []
     expect(page.locator("#filter_owner")).to_have_value("")
     assert re.search(r"Everyone", page.locator("#filter_owner").inner_text())
+    models = page.locator("#filter_model option").all_inner_texts()
+    assert {"Ray 3.2", "Uni-1", "Uni-1 Max", "Photon Flash 1", "Ray Flash 2"} <= set(models)  # as the form offers
+
+    # Each select shows its default in full, then its longest choice once chosen (all of them chosen at once).
+    selects = page.locator("#filters select")
+    for select in selects.all():
+        assert select.evaluate(SHOWN_IN_FULL), select.evaluate("s => s.options[s.selectedIndex].text")
+    chosen = {}
+    for select in selects.all():
+        chosen[select.get_attribute("id")] = longest = select.evaluate(LONGEST_OPTION)
+        select.select_option(label=longest)
+        expect(select).to_have_js_property("selectedIndex", select.evaluate(
+            "(s, words) => [...s.options].findIndex(o => o.text === words)", longest))
+    assert chosen["filter_owner"] == "carol_from_post_production"
+    assert chosen["filter_model"] == "Photon Flash 1"
+    for select in selects.all():
+        assert select.evaluate(SHOWN_IN_FULL), select.evaluate("s => s.options[s.selectedIndex].text")
+    # The filters still fit the library beside the create panel: nothing sticks out to the right.
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")

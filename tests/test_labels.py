@@ -47,6 +47,16 @@ def test_the_kind_filter_tells_loop_remixes_from_extends(alice_client, alice):
 
 
 
+
+def test_the_model_filter_offers_every_model_the_form_does_by_name(alice_client, alice):
+    ray = finished(alice, "A paper boat")
+    uni = finished(alice, "A paper crane", kind=Kind.IMAGE, model="uni-1-max", resolution="", duration="")
+    models = options_of(alice_client.get("/"), "filter_model")
+    assert models == ["Any model", "Ray 2", "Ray Flash 2", "Ray 3.2", "Photon 1", "Photon Flash 1", "Uni-1",
+                      "Uni-1 Max"]
+    assert card_ids(alice_client.get("/library/", {"model": "uni-1-max"}, headers=HTMX)) == [uni.pk]
+    assert card_ids(alice_client.get("/library/", {"model": "ray-2"}, headers=HTMX)) == [ray.pk]
+
 def test_the_admin_shows_dates_as_the_site_does_in_the_sites_time_zone(settings, staff_client, alice_client, alice):
     settings.TIME_ZONE = "Europe/Berlin"  # an hour ahead of UTC in December
     moment = datetime(2026, 12, 1, 19, 58, 32, tzinfo=UTC)
