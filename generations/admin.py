@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import tasks
+from . import providers, tasks
 from .budgets import DollarsField
 from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, Profile, State
 
@@ -131,12 +131,15 @@ class GenerationAdmin(admin.ModelAdmin):
         note = f" {busy} still downloading, left to finish." if busy else ""
         self.message_user(request, f"Archiving {count} generation(s) again.{note}", messages.SUCCESS)
 
-    @admin.action(description="Delete (files and on Luma)")
+    @admin.action(description="Delete (files, and on Luma where it has a delete)")
     def delete_on_luma(self, request, queryset):
         rows = list(queryset.filter(deleted_at__isnull=True))
         for row in rows:
             row.mark_deleted(request.user)
-        self.message_user(request, f"Deleting {len(rows)} generation(s).", messages.SUCCESS)
+        kept = sum(1 for row in rows if row.luma_id and not providers.for_row(row).can_delete)
+        self.message_user(request, f"Deleting {len(rows)} generation(s)." + (
+            f" Luma keeps its own copy of {kept} made through its Agents API, which has no delete." if kept else ""),
+            messages.SUCCESS)
 
 
 @admin.register(GenerationEvent)

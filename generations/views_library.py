@@ -494,8 +494,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "made_into": lineage.made_into(generation),
         "inputs": lineage.inputs(generation),
         "extras": files.extra_files(generation),
-        "estimate": pricing.estimate_cents(generation.kind, generation.model, generation.resolution,
-                                           generation.duration) / 100,
+        "estimate": generation.price_cents / 100,  # as estimated when asked for: HDR, EXR, references included
         "raw_json": json.dumps(generation.raw, indent=2, sort_keys=True) if request.user.is_staff else None,
     }
     return render(request, "generations/detail.html", context)
@@ -506,11 +505,17 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask, then delete: hidden from the library at once; a job removes our files and deletes it on Luma."""
     generation = generation_for(request.user, pk, change=True)
+    # The Agents API has no delete: Luma keeps what it made there, and the page must not promise otherwise.
+    luma_deletes = providers.for_row(generation).can_delete and bool(generation.luma_id)
     if request.method == "POST":
         generation.mark_deleted(request.user)
-        messages.success(request, f"Deleted #{generation.pk}. It is being removed from Luma too.")
+        messages.success(request, f"Deleted #{generation.pk}. " + (
+            "It is being removed from Luma too." if luma_deletes else
+            "Our copy is being removed; Luma keeps its own (its Agents API has no delete)." if generation.luma_id
+            else "Luma never had it."))
         return redirect("generations:dashboard")
-    return render(request, "generations/delete.html", {**page_context(request), "g": generation})
+    return render(request, "generations/delete.html", {**page_context(request), "g": generation,
+                                                        "luma_deletes": luma_deletes})
 
 
 @login_required
