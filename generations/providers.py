@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Q
 
 from . import luma
 from .luma_agents import AgentsClient, agents_client_from_settings
-from .models import Generation, KeyframeImage, Kind, Provider
+from .models import ArchiveState, Generation, KeyframeImage, Kind, Provider, State
 
 
 def user_token(user) -> str | None:
@@ -103,8 +104,9 @@ VIDEO_FLAGS = ("hdr", "exr_export")
 
 def agents_request(row: Generation, client: AgentsClient | None = None) -> dict:
     """The body of an Agents create, rebuilt from the row. Our own uploads go through the Files API (file_id,
-    uploaded once per file and client); a generation made by the Agents API is named by its id; anything
-    else by its URL."""
+    uploaded once per file and client); a generation made by the Agents API is named by its id where Luma takes
+    one (sources; start/end frames that are videos); our other generations, also when named by their Luma
+    address, go as our archived copy through the Files API; anything else by its URL."""
     refs = _Refs(row, client)
     options = row.options or {}
     kind = AGENTS_TYPES.get(Kind(row.kind))
@@ -155,6 +157,22 @@ def _compact(body: dict) -> dict:
     return {key: value for key, value in body.items() if value is not None}
 
 
+def library_generation(url: str) -> Generation | None:
+    """The completed, archived generation of ours whose Luma output `url` is, or None.
+
+    A presigned URL is matched without its query (the signature and expiry): a refresh gives the row a freshly
+    signed address of the same object, while the request kept the one it was made with."""
+    url = (url or "").strip()
+    if not url.startswith(("http://", "https://")):
+        return None
+    bare = url.split("?", 1)[0]
+    same = (Q(image_url=url) | Q(video_url=url) | Q(image_url=bare) | Q(video_url=bare)
+            | Q(image_url__startswith=f"{bare}?") | Q(video_url__startswith=f"{bare}?"))
+    rows = Generation.objects.filter(same, state=State.COMPLETED, archive_state=ArchiveState.DONE,
+                                     deleted_at__isnull=True).exclude(archive_file="").order_by("-pk")
+    return rows.first()
+
+
 class _Refs:
     """ImageRef objects for one Agents create (exactly one of generation_id, file_id or url each)."""
 
@@ -162,19 +180,30 @@ class _Refs:
         self.row, self.client = row, client
 
     def frame(self, generation: Generation | None, url: str) -> dict | None:
+        """A start or end frame (or video_edit's first frame). Only a video goes by its id (that extends it); an
+        image generation goes as our archived copy, since Luma refuses an image's generation_id there."""
         if generation is not None:
-            return self.generation(generation, still=True)
+            return self.generation(generation, still=True, by_id=generation.is_video)
         return self.image(url) if url else None
 
     def source(self) -> dict | None:
         row = self.row
         if row.source is not None:
             return self.generation(row.source, still=False)
+        library = library_generation(row.media_url) if row.media_url and self.client is not None else None
+        if library is not None:  # one of ours by its (expiring) address: by its id, or our archived copy
+            return self.generation(library, still=False)
         if row.media_url:
             return self.upload_or_url(row.media_url, video=row.kind in (Kind.MODIFY_VIDEO, Kind.REFRAME_VIDEO))
         return None
 
     def image(self, url: str) -> dict:
+        """An image slot given by its address. The address of one of our own generations (a library image chosen
+        as a frame, or "Try again" with its stored address) is Luma's output URL, which the Agents API signs for
+        an hour only: our archived copy is uploaded instead, so the request works after the hour too."""
+        library = library_generation(url) if self.client is not None else None
+        if library is not None:
+            return self.generation(library, still=True, by_id=False)
         return self.upload_or_url(url, video=False)
 
     def item(self, item: dict) -> dict:

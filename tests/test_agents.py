@@ -3,6 +3,7 @@ same promises as Dream Machine without callbacks, list, delete or idempotency.""
 
 import hashlib
 import io
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -248,3 +249,47 @@ def test_the_first_poll_and_the_eta_follow_lumas_clock_when_the_simulator_runs_f
     row.schedule_next_poll(now=submitted + timedelta(seconds=4), news=False)
     _duration_cache.clear()  # no scaled guess outlives this test
     assert row.next_poll_at == submitted + timedelta(seconds=5.5)
+
+
+def expired_library_image(alice, luma_sim, jobs) -> Generation:
+    """A Uni-1 image made, archived, and whose Luma output URL has since expired (the simulator signs them for a
+    second instead of an hour)."""
+    sim(luma_sim, "POST", "/faults", json={"expire_output_urls": 1})
+    photo = run_to_done(ask(alice, kind=Kind.IMAGE, prompt="A lighthouse at dusk"), luma_sim, jobs)
+    assert photo.is_archived, photo.archive_error
+    time.sleep(2.2)
+    assert requests.get(photo.image_url, timeout=10).status_code == 403  # Luma refuses the old address now
+    return photo
+
+
+def test_a_library_image_whose_luma_url_expired_still_starts_and_ends_a_ray_32_video(alice, luma_sim,
+                                                                                     luma_settings, jobs):
+    photo = expired_library_image(alice, luma_sim, jobs)
+
+    # "Use as start frame" stores the library image's address; an end frame picked from the library names the row.
+    row = run_to_done(ask(alice, frame0_url=photo.image_url, frame1_generation=photo, prompt="The light turns on"),
+                      luma_sim, jobs)
+
+    assert_archived_like_luma(row, luma_sim)
+    video = {g["id"]: g["request"] for g in made(luma_sim)}[row.luma_id]["video"]
+    # Both frames went as our archived copy, uploaded through the Files API: never the expired URL, and never the
+    # image's generation_id (Luma extends only videos by id).
+    files = {f["id"]: f for f in sim(luma_sim, "GET", "/files")["files"]}
+    for frame in (video["start_frame"], video["end_frame"]):
+        assert set(frame) == {"file_id"}, video
+        assert files[frame["file_id"]]["size_bytes"] == Path(photo.archive_file.path).stat().st_size
+
+
+def test_a_video_edits_guide_frame_from_an_expired_library_image_is_sent_as_our_copy(alice, luma_sim,
+                                                                                    luma_settings, jobs):
+    clip = run_to_done(ask(alice), luma_sim, jobs)
+    photo = expired_library_image(alice, luma_sim, jobs)
+
+    # "Try again" pre-fills the guide frame with the address the first request stored.
+    edited = run_to_done(ask(alice, kind=Kind.MODIFY_VIDEO, source=clip, mode="flex_2",
+                             first_frame_url=photo.image_url), luma_sim, jobs)
+
+    assert_archived_like_luma(edited, luma_sim)
+    sent = {g["id"]: g["request"] for g in made(luma_sim)}[edited.luma_id]
+    assert sent["source"] == {"generation_id": clip.luma_id}
+    assert set(sent["video"]["start_frame"]) == {"file_id"}
