@@ -8,6 +8,7 @@ are read into the same `Generation` the rest of the app knows, with Agents' "pro
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from .luma_errors import (
     LumaError,
     LumaFeatureUnavailable,
     LumaNotConfigured,
+    LumaNotFound,
+    LumaRateLimited,
     LumaRejected,
     error_for_status,
     short_reason,
@@ -35,6 +38,17 @@ STATES = {"queued": "queued", "processing": "dreaming", "completed": "completed"
 # How long an upload may take to become usable (ingest and moderation) before the submit gives up for now.
 FILE_READY_SECONDS = 60.0
 NO_DELETE = "Luma's Agents API has no delete: the generation stays on Luma's side; only our copy was removed."
+# Uploads Luma was still reading when a submit stopped waiting, by client namespace and file: the next submit of
+# the row waits for that same file instead of uploading it again (a slow ingest would otherwise start over each
+# time). Kept per process, and small.
+_PENDING_UPLOADS: dict[tuple, str] = {}
+PENDING_UPLOADS_KEPT = 256
+
+
+class LumaUploadUnfinished(LumaConnectionError):
+    """An upload through the Files API did not finish: Luma was still reading the file, or answered a 5xx, or the
+    connection or the PUT broke. No generation was created, so, as for a connection that was never made, the
+    submit puts the row back in the queue and sends it later; it is never refused for this."""
 
 
 def generation_from_agents(data: Any) -> Generation:
@@ -70,6 +84,11 @@ class AgentsClient(LumaClient):
 
     provider = "agents"
 
+    def __init__(self, api_key: str, base_url: str, **kwargs):
+        super().__init__(api_key, base_url, **kwargs)
+        # Files belong to the key that uploaded them; pending uploads are remembered per key (a digest of it).
+        self._namespace = hashlib.sha256(f"{self.base_url}|{api_key.strip()}".encode()).hexdigest()[:24]
+
     def __repr__(self) -> str:
         return f"<AgentsClient {self.base_url} (API key hidden)>"
 
@@ -97,9 +116,54 @@ class AgentsClient(LumaClient):
     def upload_file(self, path: Path, mime_type: str, *, purpose: str = "input", filename: str = "",
                     user_id: str | None = None) -> str:
         """Upload a file through the Files API (presigned PUT, then complete, then wait until ready); returns
-        its file_id. Raises LumaRejected when Luma refuses the file (its failure_reason), LumaError otherwise."""
-        size = path.stat().st_size
-        body = {"mime_type": mime_type, "size_bytes": size, "filename": filename or path.name, "purpose": purpose,
+        its file_id. Raises LumaRejected when Luma refuses the file (its failure_reason); LumaUploadUnfinished
+        (retryable: nothing was created) when Luma is still reading it after FILE_READY_SECONDS or the upload
+        broke off or met a 5xx; other LumaErrors (a bad key, a 429) as they come.
+
+        A file Luma was still reading is remembered: the next call for the same file waits for it again rather
+        than uploading it a second time."""
+        stat = path.stat()
+        name = filename or path.name
+        memo = (self._namespace, str(path), stat.st_size, stat.st_mtime_ns, mime_type, purpose, user_id)
+        try:
+            file_id = self._resumable(memo)
+            if file_id is None:
+                file_id = self._start_upload(path, stat.st_size, mime_type, purpose, name, user_id)
+                _remember(memo, file_id)
+            self._wait_until_ready(file_id, name)
+        except LumaRejected:
+            _PENDING_UPLOADS.pop(memo, None)
+            raise
+        except (LumaRateLimited, LumaConnectionError):
+            raise
+        except LumaError as exc:
+            if not exc.retryable:
+                raise
+            raise LumaUploadUnfinished(f"the upload of {name} to Luma's Files API did not finish: {exc}",
+                                       status=exc.status, detail=exc.detail) from None
+        _PENDING_UPLOADS.pop(memo, None)
+        return file_id
+
+    def _resumable(self, memo: tuple) -> str | None:
+        """The file an earlier upload of this file left pending on Luma, if Luma still has it."""
+        file_id = _PENDING_UPLOADS.get(memo)
+        if file_id is None:
+            return None
+        try:
+            file = self._json("GET", f"/files/{file_id}")
+        except LumaNotFound:
+            file = None
+        if isinstance(file, dict) and file.get("state") in ("pending", "ready"):
+            return file_id
+        if isinstance(file, dict) and file.get("state") == "failed":
+            return file_id  # the wait below says why Luma refused it; the same bytes would be refused again
+        _PENDING_UPLOADS.pop(memo, None)
+        return None
+
+    def _start_upload(self, path: Path, size: int, mime_type: str, purpose: str, filename: str,
+                      user_id: str | None) -> str:
+        """POST /files, the presigned PUT and complete: Luma starts reading the file. Returns its id."""
+        body = {"mime_type": mime_type, "size_bytes": size, "filename": filename, "purpose": purpose,
                 "user_id": user_id}
         created = self._post_json("/files", {key: value for key, value in body.items() if value is not None})
         file_id, upload = created.get("id"), created.get("upload") or {}
@@ -107,18 +171,21 @@ class AgentsClient(LumaClient):
             raise LumaError("Luma's answer to POST /files has no file id or upload address.")
         self._put(upload["url"], path, upload.get("headers") or {})
         self._post_json(f"/files/{file_id}/complete", None)
+        return file_id
+
+    def _wait_until_ready(self, file_id: str, name: str) -> None:
         deadline = time.monotonic() + FILE_READY_SECONDS
         while True:
             file = self._json("GET", f"/files/{file_id}")
             state = file.get("state") if isinstance(file, dict) else None
             if state == "ready":
-                return file_id
+                return
             if state in ("failed", "deleted"):
                 reason = file.get("failure_reason") or f"the file is {state}"
                 raise LumaRejected(f"Luma refused the uploaded file: {reason}", detail=reason)
             if time.monotonic() > deadline:
-                raise LumaError(f"Luma had not finished reading the uploaded file after {FILE_READY_SECONDS:.0f} s.",
-                                retryable=True)
+                raise LumaUploadUnfinished(f"Luma was still reading the uploaded file {name} after "
+                                           f"{FILE_READY_SECONDS:.0f} s; the request waits for it")
             self._sleep(0.5)
 
     def _post_json(self, path: str, body: dict | None) -> dict:
@@ -149,6 +216,12 @@ class AgentsClient(LumaClient):
         if not response.ok:
             raise LumaError(f"Luma's storage refused the upload ({response.status_code}).",
                             status=response.status_code, retryable=response.status_code >= 500)
+
+
+def _remember(memo: tuple, file_id: str) -> None:
+    while len(_PENDING_UPLOADS) >= PENDING_UPLOADS_KEPT:
+        _PENDING_UPLOADS.pop(next(iter(_PENDING_UPLOADS)))
+    _PENDING_UPLOADS[memo] = file_id
 
 
 def agents_client_from_settings() -> AgentsClient:

@@ -13,7 +13,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
 
-from generations import admission, providers, tasks
+from generations import admission, luma_agents, providers, tasks
+from generations.luma_errors import error_for_status
 from generations.models import (ArchiveState, Generation, KeyframeImage, Kind, LumaAccount, Provider, State,
                                 _duration_cache)
 
@@ -293,3 +294,67 @@ def test_a_video_edits_guide_frame_from_an_expired_library_image_is_sent_as_our_
     sent = {g["id"]: g["request"] for g in made(luma_sim)}[edited.luma_id]
     assert sent["source"] == {"generation_id": clip.luma_id}
     assert set(sent["video"]["start_frame"]) == {"file_id"}
+
+
+def sim_files(luma_sim) -> list[dict]:
+    return sim(luma_sim, "GET", "/files")["files"]
+
+
+def send_again(row: Generation, jobs) -> Generation:
+    """The next admission (the 10 s pause after the first try has passed) and its submit."""
+    LumaAccount.objects.update(agents_paused_until=None)
+    tasks.admit()
+    jobs.run()
+    row.refresh_from_db()
+    return row
+
+
+def test_a_slow_file_ingest_makes_the_request_wait_and_go_later_with_the_same_file(alice, luma_sim, luma_settings,
+                                                                                   jobs, monkeypatch):
+    monkeypatch.setattr(luma_agents, "FILE_READY_SECONDS", 0.3)
+    sim(luma_sim, "POST", "/config", json={"file_ingest_seconds": 50})  # 2.5 s at the tests' time scale
+    start = upload(alice)
+    row = ask(alice, frame0_url=start.public_url(), prompt="It begins to rain")
+
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.PENDING and not row.luma_id, (row.state, row.reason)
+    assert "Luma was still reading the uploaded file" in row.events.last().summary
+    assert made(luma_sim) == []
+    # Tried again while Luma still reads it: it waits for the same file, and still nothing is refused.
+    row = send_again(row, jobs)
+    assert row.state == State.PENDING and len(sim_files(luma_sim)) == 1
+
+    deadline = time.monotonic() + 20
+    while sim_files(luma_sim)[0]["state"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    row = send_again(row, jobs)
+    row = run_to_done(row, luma_sim, jobs)
+
+    assert_archived_like_luma(row, luma_sim)
+    (file,) = sim_files(luma_sim)  # uploaded once
+    assert {g["id"]: g["request"] for g in made(luma_sim)}[row.luma_id]["video"]["start_frame"] == {"file_id": file["id"]}
+
+
+@pytest.mark.parametrize("failing", ["/files", "/complete"])
+def test_a_5xx_on_an_upload_makes_the_request_wait_not_refused(failing, alice, luma_sim, luma_settings, jobs,
+                                                               monkeypatch):
+    post_json, failures = luma_agents.AgentsClient._post_json, []
+
+    def once_503(client, path, body):
+        if path.endswith(failing) and not failures:
+            failures.append(path)
+            raise error_for_status(503, {}, "Service Unavailable", f"POST {path}")
+        return post_json(client, path, body)
+
+    monkeypatch.setattr(luma_agents.AgentsClient, "_post_json", once_503)
+    start = upload(alice)
+    row = ask(alice, frame0_url=start.public_url(), prompt="It begins to rain")
+
+    jobs.run()
+    row.refresh_from_db()
+    assert row.state == State.PENDING and not row.luma_id, (row.state, row.reason)
+    assert "Luma had a server error (503)" in row.events.last().summary and made(luma_sim) == []
+
+    row = run_to_done(send_again(row, jobs), luma_sim, jobs)
+    assert_archived_like_luma(row, luma_sim)
