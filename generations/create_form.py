@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 
@@ -273,6 +274,9 @@ class CreateForm(AgentsFields):
                 self.fields[f"{name}_file"] = image_file(f"{item}, or upload it")
                 if weight is not None:
                     self.fields[f"{name}_weight"] = weight_field(weight)
+        for field in self.fields.values():
+            if isinstance(field, forms.FileField):  # create.js checks the files' total before sending them
+                field.widget.attrs["data-request-max"] = settings.REQUEST_MAX_BYTES
         if not self.is_bound and not self.initial.get("client_token"):
             self.initial["client_token"] = new_client_token()
         self.frames: dict[str, tuple[str, object] | None] = {}

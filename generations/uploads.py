@@ -245,8 +245,15 @@ def check_video_upload(upload) -> VideoCheck:
     return VideoCheck(target, width, height, round(duration, 3), codec)
 
 
+# A refused body a signed-in person sent is read to its end (and thrown away, a piece at a time) before the answer, up
+# to this much: a server that answers mid-upload and closes the connection leaves the browser with a reset
+# (net::ERR_CONNECTION_RESET) instead of the message. Larger bodies, and anyone's signed out, are refused unread.
+DRAIN_MAX_BYTES = 256 * 1024 * 1024
+DRAIN_CHUNK = 64 * 1024
+
+
 class RequestSizeLimitMiddleware:
-    """Refuse a request whose body is larger than REQUEST_MAX_BYTES before anything reads it.
+    """Refuse a request whose body is larger than REQUEST_MAX_BYTES before anything parses it.
 
     Django's own limits count form fields, not files, and CsrfViewMiddleware parses a POST's whole body
     (files included) before any view runs, so the cap has to act here, on the declared Content-Length.
@@ -261,25 +268,41 @@ class RequestSizeLimitMiddleware:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        limit = settings.REQUEST_MAX_BYTES
-        if request.path == reverse("generations:upload_video"):
+        if not declared:
+            return self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = bool(user and user.is_authenticated)
+        limit = settings.REQUEST_MAX_BYTES if signed_in else settings.SIGNED_OUT_REQUEST_MAX_BYTES
+        video = request.path == reverse("generations:upload_video")
+        if video:
             limit = VIDEO_MAX_BYTES + 1024 * 1024  # one video and its form field, nothing else
         if declared > limit:
-            return too_large(request, declared, limit)
+            if signed_in and declared <= DRAIN_MAX_BYTES:
+                drain(request)
+            return too_large(request, declared, limit, video)
         return self.get_response(request)
 
 
-def too_large(request: HttpRequest, declared: int, limit: int) -> HttpResponse:
+def drain(request: HttpRequest) -> None:
+    """Read the body to its end and keep none of it, so the browser gets to read the answer."""
+    try:
+        while request.read(DRAIN_CHUNK):
+            pass
+    except Exception:  # noqa: BLE001 - the browser gave up or sent less than it said: answer all the same
+        pass
+
+
+def too_large(request: HttpRequest, declared: int, limit: int, video: bool = False) -> HttpResponse:
     message = (
         f"This upload is {megabytes(declared)}, more than the {megabytes(limit)} a request may carry "
-        f"(each image at most {megabytes(settings.UPLOAD_MAX_BYTES)}). Nothing was sent to Luma: "
-        "choose a smaller image and try again."
+        f"(each image at most {megabytes(settings.UPLOAD_MAX_BYTES)}). Nothing was sent to Luma and nothing was "
+        "kept: choose fewer or smaller images and try again."
     )
-    if limit > settings.REQUEST_MAX_BYTES:
+    if video:
         message = (f"This video is {megabytes(declared)}; Luma takes at most {megabytes(VIDEO_MAX_BYTES)}. "
                    "Nothing was sent to Luma: choose a shorter or smaller video.")
     if getattr(request, "htmx", False) and not request.htmx.history_restore_request:
         # htmx swaps only 2xx answers: put the message above the create form and leave what was typed.
-        response = HttpResponse(format_html('<p class="error" role="alert">{}</p>', message))
+        response = HttpResponse(format_html('<p class="error" role="alert" data-too-large>{}</p>', message))
         return reswap(retarget(response, "#create-panel"), "afterbegin")
     return render(request, "413.html", {"message": message}, status=413)

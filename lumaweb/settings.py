@@ -299,8 +299,13 @@ LUMA_CONNECT_TIMEOUT = env_float("LUMA_CONNECT_TIMEOUT", 5.0)
 LUMA_READ_TIMEOUT = env_float("LUMA_READ_TIMEOUT", 30.0)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
-# A request may carry two keyframes and the form; anything larger is refused (413) before it is read.
-REQUEST_MAX_BYTES = 2 * UPLOAD_MAX_BYTES + 1024 * 1024
+# The most images the create form sends at once: Photon's 4 image references, style reference, 4 character images and
+# image to modify (Uni-1 takes 9 references, a Dream Machine video 2 keyframes).
+UPLOAD_MAX_FILES = 10
+# A signed-in person's request may carry that many images at the limit and the form (create.js says so before
+# sending more); someone signed out has nothing to upload: two keyframes' worth. Anything larger is refused (413).
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_FILES * UPLOAD_MAX_BYTES + 1024 * 1024)
+SIGNED_OUT_REQUEST_MAX_BYTES = 2 * UPLOAD_MAX_BYTES + 1024 * 1024
 # Accepted uploads stay in memory (Pillow reads them whole anyway) instead of going through temporary files.
 FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 

@@ -250,3 +250,44 @@ def test_reframing_an_uploaded_portrait_places_a_box_of_its_shape(page, luma_sta
     expect(page.locator("#video-upload .success")).to_contain_text("180×320")
     expect(page.locator("input[name=resized_width]")).to_have_value("648")
     assert numbers(page) == {"grid_position_x": 700, "grid_position_y": 0, "resized_width": 648, "resized_height": 1152}
+
+
+def noise_png(side: int, seed: int) -> bytes:
+    """A PNG that does not compress: about side² × 3 bytes."""
+    pixels = numpy.random.default_rng(seed).integers(0, 256, (side, side, 3), numpy.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_references_too_large_together_are_named_before_sending_and_the_server_answers_in_words(
+        page, live_server, transactional_db, alice, settings):
+    """Files over what one request may carry: the form names them and sends nothing; sent anyway (no create.js), the
+    server reads the body and answers in words above the form, where the connection was reset before."""
+    settings.REQUEST_MAX_BYTES = 3 * 1024 * 1024
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if request.url.endswith("/create/") else None)
+    log_in(page, live_server.url, ALICE)
+    make(page, "Image")
+    page.get_by_label("Prompt", exact=True).fill("A harbour at dawn")
+    pictures = [noise_png(550, n) for n in range(4)]
+    for n, picture in enumerate(pictures, 1):
+        page.locator(f"input[name=image_ref_{n}_file]").set_input_files(upload(f"harbour-{n}.png", picture))
+    total = sum(len(picture) for picture in pictures) / 1_048_576
+
+    page.get_by_role("button", name="Generate").click()
+    alert = page.locator("#create-panel [data-too-large]")
+    expect(alert).to_contain_text(f"The files chosen add up to {total:.1f} MB, more than the 3 MB one request may "
+                                  f"carry: harbour-")
+    expect(alert).to_contain_text(f"harbour-1.png ({len(pictures[0]) / 1_048_576:.1f} MB, Reference 1)")
+    expect(alert).to_contain_text("Nothing was sent: remove some of them or choose smaller images")
+    assert sent == [] and page.locator("input[name=image_ref_4_file]").evaluate("i => i.files.length") == 1
+
+    page.evaluate("document.querySelectorAll('[data-request-max]').forEach(i => i.removeAttribute('data-request-max'))")
+    with page.expect_response(lambda response: response.url.endswith("/create/")):
+        page.get_by_role("button", name="Generate").click()
+    expect(alert).to_contain_text("more than the 3 MB a request may carry (each image at most 10 MB). Nothing was sent "
+                                  "to Luma and nothing was kept")
+    expect(alert).to_have_count(1)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("A harbour at dawn")
+    assert not Generation.objects.exists()

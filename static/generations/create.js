@@ -330,6 +330,46 @@
     const count = Array.prototype.filter.call(files, function (f) { return f.files && f.files.length; }).length;
     form.querySelector("[name=uni_ref_files]").value = String(count);
   });
+  // --- the files' total: more than one request may carry is said here, before anything is sent ------------------
+
+  function megabytes(size) {
+    const mb = size / 1048576;
+    return (size % 1048576 ? mb.toFixed(1) : String(mb)) + " MB";
+  }
+
+  function labelOf(input) {
+    const label = input.id && document.querySelector("label[for=" + input.id + "]");
+    return label ? label.textContent.trim().split(", or ")[0] : input.name;  // "Reference 3, or upload it"
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const form = event.detail.elt;
+    if (!form || form.id !== "create-form") return;
+    const panel = form.closest("#create-panel") || form.parentElement;
+    panel.querySelectorAll("[data-too-large]").forEach(function (el) { el.remove(); });
+    const inputs = Array.prototype.filter.call(form.querySelectorAll("input[type=file][data-request-max]"),
+      function (input) { return input.files && input.files.length; });
+    if (!inputs.length) return;
+    const limit = Number(inputs[0].dataset.requestMax);
+    const chosen = inputs.map(function (input) { return { input: input, size: input.files[0].size }; });
+    const total = chosen.reduce(function (sum, file) { return sum + file.size; }, 0);
+    if (!limit || total + 64 * 1024 <= limit) return;  // room for the form's own fields
+    event.preventDefault();  // nothing is sent; what was typed and chosen stays
+    chosen.sort(function (a, b) { return b.size - a.size; });
+    const list = chosen.map(function (file) {
+      return file.input.files[0].name + " (" + megabytes(file.size) + ", " + labelOf(file.input) + ")";
+    });
+    const message = document.createElement("p");
+    message.className = "error";
+    message.setAttribute("role", "alert");
+    message.dataset.tooLarge = "";
+    message.textContent = "The files chosen add up to " + megabytes(total) + ", more than the " + megabytes(limit) +
+      " one request may carry: " + list.join(", ") + ". Nothing was sent: remove some of them or choose smaller " +
+      "images, then press Generate again.";
+    form.before(message);
+    message.scrollIntoView({ block: "nearest" });
+  });
+
   // Switching mode shows the box for the first time: lay it out once it has a width.
   document.addEventListener("change", function (event) {
     if (event.target.name !== "what") return;
