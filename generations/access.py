@@ -51,7 +51,7 @@ def refusal(generation: Generation, how: str) -> str:
     number = f"#{generation.pk}"
     if how in VIDEO_ONLY and not generation.is_video:
         return (f"{number} is an image: Luma can only {VIDEO_ONLY[how]} a video. "
-                "An image can start or end a video, guide an image as a reference, or be reframed.")
+                "An image can start or end a video, guide an image as a reference, be modified or be reframed.")
     if how in IMAGE_ONLY and generation.is_video:
         if how == "reference":
             return f"{number} is a video: Photon takes only images as references. Modify or reframe it instead."

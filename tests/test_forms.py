@@ -322,6 +322,16 @@ def test_continue_actions_prefill_the_right_frames(alice):
     assert (loop["frame0_generation"], loop["loop"]) == (source.pk, True)
 
 
+def test_a_video_only_action_on_an_image_names_everything_an_image_can_do(alice):
+    from generations.access import IMAGE_USES, refusal
+
+    still = finished_video(alice, kind=Kind.IMAGE, model="photon-1", image_url="https://cdn.example.com/i.jpg")
+    assert "modify" in IMAGE_USES  # the card offers "Modify image"
+    assert refusal(still, "extend") == (
+        f"#{still.pk} is an image: Luma can only extend a video. An image can start or end a video, guide an image as "
+        "a reference, be modified or be reframed.")
+
+
 def test_upscale_offers_only_resolutions_above_the_source(alice):
     source = finished_video(alice, resolution="720p")
     assert [value for value, _ in UpscaleForm(source=source).fields["resolution"].choices] == ["1080p", "4k"]
