@@ -12,3 +12,5 @@ class GenerationsConfig(AppConfig):
         from . import search  # noqa: F401
         # New accounts get the default role (roles.py).
         from . import roles  # noqa: F401
+        # Luma's two base URL settings are checked at start: neither may point at the other API (checks.py).
+        from . import checks  # noqa: F401

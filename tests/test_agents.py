@@ -3,12 +3,16 @@ same promises as Dream Machine without callbacks, list, delete or idempotency.""
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
@@ -358,3 +362,40 @@ def test_a_5xx_on_an_upload_makes_the_request_wait_not_refused(failing, alice, l
 
     row = run_to_done(send_again(row, jobs), luma_sim, jobs)
     assert_archived_like_luma(row, luma_sim)
+
+
+DREAM_MACHINE_URL, AGENTS_URL = "https://api.lumalabs.ai/dream-machine/v1", "https://agents.lumalabs.ai/v1"
+
+
+def manage_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """`manage.py check` in a fresh process whose settings come from these variables only (not the test run's)."""
+    environ = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "lumaweb.settings",
+               "LUMAWEB_VAR_DIR": str(tmp_path / "var"), "STATIC_ROOT": str(django_settings.STATIC_ROOT), **env}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=django_settings.BASE_DIR, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("env, refused, said", [
+    # An older install's name for Dream Machine: still works, and start-up says to rename it.
+    ({"LUMA_BASE_URL": DREAM_MACHINE_URL}, False, "(generations.W001) LUMA_BASE_URL is set"),
+    # Written for Luma's Agents SDK, which reads LUMA_BASE_URL for its host: Dream Machine would be sent there.
+    ({"LUMA_BASE_URL": AGENTS_URL}, True, "(generations.E001) Dream Machine's base URL (LUMA_BASE_URL="),
+    ({"LUMAAI_BASE_URL": "https://luma-proxy.example/agents/v1"}, True, "(generations.E001)"),
+    ({"LUMA_AGENTS_BASE_URL": DREAM_MACHINE_URL}, True, "(generations.E002) The Agents API's base URL"),
+    ({"LUMAAI_BASE_URL": DREAM_MACHINE_URL, "LUMA_BASE_URL": "https://agents-proxy.example/v1"}, False,
+     "(generations.W002) LUMA_BASE_URL is set (https://agents-proxy.example/v1) but lumaweb does not use it"),
+])
+def test_start_up_says_when_lumas_two_base_urls_are_mixed_up(tmp_path, env, refused, said):
+    run = manage_check(tmp_path, **env)
+
+    output = run.stdout + run.stderr
+    assert (run.returncode != 0) == refused, output
+    assert said in output, output
+    if "W001" in said:
+        assert "HINT: Rename it to LUMAAI_BASE_URL." in output
+
+
+def test_start_up_is_quiet_when_each_api_has_its_own_base_url(tmp_path):
+    run = manage_check(tmp_path, LUMAAI_BASE_URL=DREAM_MACHINE_URL, LUMA_AGENTS_BASE_URL=AGENTS_URL)
+
+    assert run.returncode == 0 and "System check identified no issues" in run.stdout, run.stdout + run.stderr
