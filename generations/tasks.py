@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from . import admission, luma, providers
 from .luma_agents import NO_DELETE
@@ -45,6 +46,7 @@ FOLLOW_MIN_WAIT = 0.5
 FOLLOW_LEASE_SLACK = 60
 CREDITS_EVERY = timedelta(minutes=5)
 CREDITS_DEBOUNCE = timedelta(seconds=10)
+CREDITS_READ = "Read the credit balance after a generation ended"  # the one-off Schedule of a booked read
 CATALOG_EVERY = timedelta(hours=6)
 
 
@@ -367,6 +369,7 @@ def _sweep(now, deadline: float) -> None:
         enqueue("follow")
     if providers.DREAM_MACHINE.configured() and (
         not account.credits_checked_at or account.credits_checked_at < now - CREDITS_EVERY
+        or _ended_since(account.credits_checked_at)  # an end the last read may have missed
     ):
         enqueue("refresh_credits")
     if not account.catalog_checked_at or account.catalog_checked_at < now - CATALOG_EVERY:
@@ -413,22 +416,52 @@ def delete_generation(pk: int) -> None:
         row.record(Source.DELETE, "files removed and deleted on Luma" if row.luma_id else "files removed")
 
 
-def refresh_credits() -> None:
+def refresh_credits(booked: bool = False) -> None:
     """Cache the team's credit balance and keep it as a snapshot (credits.py). Read-only on Luma.
 
-    Queued whenever a generation ends; a balance read in the last CREDITS_DEBOUNCE seconds is fresh enough, so a
-    burst of finishing generations costs one read."""
+    Queued whenever a generation ends, so the badge counts it soon after. Reads are at least CREDITS_DEBOUNCE
+    apart: a read begun in that window is fresh enough if nothing ended since it began. If something did, the
+    next read is booked for the end of the window (a conditional update of credits_checked_at, so one task of a
+    burst books it and the others find it booked) as a one-off Schedule, which runs this with booked=True: an end
+    is never left uncounted until the 5-minute read, and no worker waits. The sweep reads too whenever a
+    generation ended after the last read began."""
     account = LumaAccount.get()
-    if account.credits_checked_at and account.credits_checked_at > timezone.now() - CREDITS_DEBOUNCE:
+    last = account.credits_checked_at
+    if not booked and last and last > timezone.now() - CREDITS_DEBOUNCE:
+        if _ended_since(last):
+            _book_credits_read(account, last)
         return
+    _read_credits(account)
+
+
+def _book_credits_read(account: LumaAccount, last) -> None:
+    due = last + CREDITS_DEBOUNCE
+    if not LumaAccount.objects.filter(pk=account.pk, credits_checked_at=last).update(credits_checked_at=due):
+        return  # another task of the burst booked it
+    if Schedule.objects.filter(name=CREDITS_READ).exists():
+        return  # a booked read not yet run (the cluster was busy): due already, it reads after this end
+    schedule("generations.tasks.refresh_credits", booked=True, name=CREDITS_READ, schedule_type=Schedule.ONCE,
+             repeats=-1, next_run=due)
+
+
+def _ended_since(moment) -> bool:
+    """Whether a generation ended at or after `moment` (one older than a day ending now is left to the 5-minute
+    read: the bound keeps this on the library's state index)."""
+    recent = Generation.objects.filter(state__in=[State.COMPLETED, State.FAILED],
+                                       created_at__gte=moment - timedelta(days=1))
+    return recent.filter(Q(completed_at__gte=moment) | Q(failed_at__gte=moment)).exists()
+
+
+def _read_credits(account: LumaAccount) -> None:
+    # Stamped with when the read began: a generation ending while Luma answers is after it, so it is read again.
+    began = timezone.now()
+    LumaAccount.objects.filter(pk=account.pk).update(credits_checked_at=began)
     try:
         balance = luma.client_from_settings().credits()
     except luma.LumaError as error:
-        LumaAccount.objects.filter(pk=account.pk).update(credits_error=str(error)[:300], credits_checked_at=timezone.now())
+        LumaAccount.objects.filter(pk=account.pk).update(credits_error=str(error)[:300])
         return
-    LumaAccount.objects.filter(pk=account.pk).update(
-        credit_balance=balance, credits_error="", credits_checked_at=timezone.now()
-    )
+    LumaAccount.objects.filter(pk=account.pk).update(credit_balance=balance, credits_error="")
     record_balance(balance)  # the history the "me" page reconciles with lumaweb's estimates
 
 

@@ -1,11 +1,14 @@
 """The price estimate as people read it: a set of takes, modify and reframe priced from their source, and the
-upscale and add-audio pages."""
+upscale and add-audio pages; and the credit badge, read again soon after every generation ends."""
+
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from django_q.models import Schedule
 
-from generations.models import Generation, KeyframeImage, Kind, State
+from generations.models import Generation, KeyframeImage, Kind, LumaAccount, State
 from tests.test_views import HTMX, account, finished, make, media, text  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +74,73 @@ def test_an_unfinished_source_is_described_in_plain_words(alice_client, alice):
     assert f"#{failed.pk} failed." in text(alice_client.get(f"/generations/{failed.pk}/upscale/"))
     dreaming = make(alice, "Busy", state=State.DREAMING)
     assert f"#{dreaming.pk} is not finished yet (dreaming)." in text(alice_client.get(f"/generations/{dreaming.pk}/audio/"))
+
+
+# --- the credit badge after a generation ends ----------------------------------------------------------------------
+
+
+def ended(owner, prompt="Done") -> Generation:
+    now = timezone.now()
+    return make(owner, prompt, state=State.COMPLETED, submitted_at=now, completed_at=now)
+
+
+def credit_reads(sim) -> int:
+    return sim.stats()["requests"].get("GET /credits", 0)
+
+
+def credit_reads_after_the_booked_one_runs(sim) -> int:
+    """Run the one-off Schedule a debounced refresh booked, as the cluster's scheduler does once it is due."""
+    import ast
+
+    from generations import tasks
+
+    (booked,) = Schedule.objects.filter(name=tasks.CREDITS_READ)
+    assert (booked.func, booked.schedule_type, booked.repeats) == ("generations.tasks.refresh_credits", "O", -1)
+    assert booked.next_run == LumaAccount.get().credits_checked_at  # the end of the debounce window, booked
+    tasks.refresh_credits(**ast.literal_eval(booked.kwargs))
+    booked.delete()
+    return credit_reads(sim)
+
+
+def test_a_generation_ending_right_after_a_balance_read_is_counted_soon(alice_client, alice, luma_settings,
+                                                                         luma_sim, monkeypatch):
+    from generations import tasks
+
+    monkeypatch.setattr(tasks, "CREDITS_DEBOUNCE", timedelta(seconds=1))  # 10 s in production
+    ended(alice, "first")
+    tasks.refresh_credits()  # the first end: read at once
+    assert text(alice_client.get("/credits/", headers=HTMX)) == "$1,000.00 credit"
+    read_at = LumaAccount.get().credits_checked_at
+    luma_sim.config(credits=99825.0)  # Luma charged another generation, which now ends, within a second
+    ended(alice, "second")
+    tasks.refresh_credits()  # too soon after the last read to read now, but not forgotten: booked for when it is up
+    assert LumaAccount.get().credits_checked_at == read_at + timedelta(seconds=1)
+    assert text(alice_client.get("/credits/", headers=HTMX)) == "$1,000.00 credit"
+    assert credit_reads_after_the_booked_one_runs(luma_sim) == 2
+    assert text(alice_client.get("/credits/", headers=HTMX)) == "$998.25 credit"
+    reads = credit_reads(luma_sim)
+    tasks.refresh_credits()  # nothing ended since: no read, nothing booked
+    assert credit_reads(luma_sim) == reads and not Schedule.objects.filter(name=tasks.CREDITS_READ).exists()
+
+
+def test_a_burst_of_ends_costs_one_read_and_the_sweep_catches_an_end_a_read_missed(alice, luma_settings, luma_sim,
+                                                                                    jobs, monkeypatch):
+    from generations import tasks
+
+    monkeypatch.setattr(tasks, "CREDITS_DEBOUNCE", timedelta(seconds=1))
+    tasks.refresh_credits()
+    reads = credit_reads(luma_sim)
+    for n in range(3):
+        ended(alice, f"take {n}")
+    for _ in range(3):
+        tasks.refresh_credits()  # the first books the next read; the others find it booked
+    assert Schedule.objects.filter(name=tasks.CREDITS_READ).count() == 1
+    assert credit_reads_after_the_booked_one_runs(luma_sim) == reads + 1
+    jobs.queue.clear()
+    tasks.sweep()
+    assert "refresh_credits" not in jobs.names()  # every end was read
+    LumaAccount.objects.filter(pk=1).update(credits_checked_at=timezone.now() - timedelta(seconds=30))
+    ended(alice, "ended after the last read began")  # its own refresh was lost (a worker killed)
+    jobs.queue.clear()
+    tasks.sweep()
+    assert "refresh_credits" in jobs.names()
