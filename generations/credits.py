@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from . import pricing
-from .models import CreditSnapshot, Generation, State
+from .models import CreditSnapshot, Generation, Provider, State
 
 # A balance read is kept when it differs from the last one, and at least this often when it does not.
 KEEP_UNCHANGED_EVERY = timedelta(hours=6)
@@ -80,8 +80,8 @@ class Reconciliation:
             found.append("Someone may use the same Luma key outside lumaweb (Luma's own app, scripts): that spend "
                          "lowers the balance but is not in lumaweb's estimate.")
         if abs(difference) >= 1:
-            found.append("lumaweb's prices are an estimate (Luma's published per-pixel video prices and rough "
-                         "guesses for images, upscales and audio); Luma's bill is the truth.")
+            found.append("lumaweb's prices are an estimate (Luma's published per-pixel video prices, and rough "
+                         "guesses for images and audio, which Luma does not publish); Luma's bill is the truth.")
         return found
 
 
@@ -93,9 +93,11 @@ def reconcile(user, since: datetime) -> Reconciliation | None:
     end = CreditSnapshot.objects.order_by("-taken_at", "-id").first()
     if start is None or end is None or start.pk == end.pk:
         return None
-    team = pricing.spend_between(start.taken_at, end.taken_at)
-    mine = pricing.spend_between(start.taken_at, end.taken_at, user)
-    period = Generation.objects.filter(created_at__gte=start.taken_at, created_at__lt=end.taken_at)
+    # The balance is Dream Machine's (GET /credits); the Agents API bills another account, so its spend is left out.
+    dream = Provider.DREAM_MACHINE
+    team = pricing.spend_between(start.taken_at, end.taken_at, provider=dream)
+    mine = pricing.spend_between(start.taken_at, end.taken_at, user, provider=dream)
+    period = Generation.objects.filter(created_at__gte=start.taken_at, created_at__lt=end.taken_at, provider=dream)
     return Reconciliation(
         start=start,
         end=end,

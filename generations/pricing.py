@@ -324,9 +324,12 @@ def spend_this_month(user, now: datetime | None = None) -> list[SpendLine]:
     return spend_between(month_start(now), None, user)
 
 
-def spend_between(start: datetime, end: datetime | None = None, user=None) -> list[SpendLine]:
-    """Completed generations created from `start` (to `end`), by `user` or the whole team, grouped by price."""
+def spend_between(start: datetime, end: datetime | None = None, user=None, provider: str = "") -> list[SpendLine]:
+    """Completed generations created from `start` (to `end`), by `user` or the whole team, of one of Luma's APIs
+    or both, grouped by price."""
     rows = Generation.objects.filter(state=State.COMPLETED, created_at__gte=start)
+    if provider:
+        rows = rows.filter(provider=provider)
     if end is not None:
         rows = rows.filter(created_at__lt=end)
     if user is not None:

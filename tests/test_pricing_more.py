@@ -144,3 +144,18 @@ def test_a_burst_of_ends_costs_one_read_and_the_sweep_catches_an_end_a_read_miss
     jobs.queue.clear()
     tasks.sweep()
     assert "refresh_credits" in jobs.names()
+
+
+def test_the_me_page_compares_lumas_balance_with_dream_machine_spend_only(alice_client, alice, account):
+    from datetime import timedelta as td
+
+    from generations.credits import record_balance
+
+    start = timezone.now() - td(hours=1)
+    record_balance(100000.0, start)
+    finished(alice, "a clip", created_at=start + td(minutes=5))  # $1.75 from Dream Machine's balance
+    finished(alice, "an agents clip", model="ray-3.2", provider="agents", created_at=start + td(minutes=6))
+    record_balance(99825.0, timezone.now() - td(minutes=1))
+    page = text(alice_client.get("/me/"))
+    assert "In that time Luma's balance went down by $1.75." in page
+    assert "at $1.75 (yours: $1.75). The two agree." in page  # the Agents API bills another account
