@@ -337,7 +337,8 @@ def test_a_slow_file_ingest_makes_the_request_wait_and_go_later_with_the_same_fi
 
     assert_archived_like_luma(row, luma_sim)
     (file,) = sim_files(luma_sim)  # uploaded once
-    assert {g["id"]: g["request"] for g in made(luma_sim)}[row.luma_id]["video"]["start_frame"] == {"file_id": file["id"]}
+    sent = {g["id"]: g["request"] for g in made(luma_sim)}
+    assert sent[row.luma_id]["video"]["start_frame"] == {"file_id": file["id"]}
 
 
 @pytest.mark.parametrize("failing", ["/files", "/complete"])
