@@ -183,7 +183,7 @@ def test_the_javascript_sdk_works_too(luma_sim, tmp_path):
     assert out["got"] == out["created"] and out["created"]["state"] == "queued"
     assert out["list"]["generations"][0]["id"] == out["created"]["id"]
     assert "dolly_zoom" in out["concepts"]
-    assert out["credits"]["credit_balance"] == 100000.0 - 80.0 - 0.5
+    assert out["credits"]["credit_balance"] == 100000.0 - 175.0 - 1.0  # a 5 s 720p Ray 2 clip and a Photon image
     assert out["bad"] == {"name": "BadRequestError", "status": 400,
                           "error": {"detail": "Prompt is too short, minimum length is 3 characters"}}
     assert out["auth"] == {"name": "AuthenticationError", "status": 401}
