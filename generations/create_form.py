@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 
-from . import agents_form, catalog, variations
+from . import agents_form, catalog, pricing, variations
 from .agents_form import (AGENTS_MODELS, AGENTS_WHAT, AUTO, EXTRA_RATIOS, RAY32, UNI_MODELS, AgentsFields,
                           agents_models, dream_machine_offered)
 from .files import keyframe_still_needed
@@ -739,6 +739,11 @@ class CreateForm(AgentsFields):
                 stored = self.video.store(owner) if isinstance(self.video, VideoCheck) else self.video
                 fields["media_url"] = stored.public_url()
                 fields["aspect_ratio"] = closest_ratio(stored.width, stored.height)
+                # What it is priced by, as for a library source: its measured size and length (Luma charges the
+                # source's pixels and seconds).
+                fields["resolution"] = pricing.resolution_of(stored.width, stored.height)
+                if stored.duration:
+                    fields["duration"] = f"{stored.duration:.2f}s"
             else:
                 source = data["video_source"]
                 fields.update(source=source, aspect_ratio=source.aspect_ratio, duration=source.duration,

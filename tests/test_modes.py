@@ -16,6 +16,7 @@ from django.utils import timezone
 from PIL import Image
 
 from generations.forms import CreateForm
+from generations import pricing
 from generations.models import ArchiveState, Generation, KeyframeImage, Kind, LumaAccount, State
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +133,9 @@ def test_an_uploaded_mp4_is_checked_remuxed_and_served_to_luma(account, alice, c
                                                                                                 160, 96)
     assert row.media_url == stored.public_url() and row.luma_request()["media"] == row.media_url
     assert row.aspect_ratio == "16:9"
+    # Priced as Luma charges it, by the source's pixels and seconds: 160x96 is nearest 540p, for 2 s.
+    assert (row.resolution, row.duration) == ("540p", "2.00s")
+    assert row.price_cents == pricing.estimate_cents(Kind.MODIFY_VIDEO, "ray-2", "540p", "2.00s")
     served = client.get(row.media_url.removeprefix("https://team.example.com"))  # no login: Luma fetches it
     assert served.status_code == 200 and served["Content-Type"] == "video/mp4"
     body = b"".join(served.streaming_content)
