@@ -12,4 +12,5 @@ def estimate_of(form) -> pricing.Estimate:
     def value(name: str) -> str:
         return str(form[name].value() or "") if name in form.fields else ""
 
-    return pricing.estimate_for(value)
+    # The form's user: an uploaded source is theirs, and priced by its measured size and length.
+    return pricing.estimate_for(value, getattr(form, "user", None))
