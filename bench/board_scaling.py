@@ -38,7 +38,7 @@ def setup_django(workdir: Path) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="lumaweb.settings", LUMAWEB_VAR_DIR=str(workdir), MEDIA_ROOT=str(workdir / "media"),
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}", DEBUG="0", LOG_LEVEL="WARNING",
-        LUMA_BASE_URL="http://127.0.0.1:9/dream-machine/v1", LUMAAI_API_KEY="bench-key",
+        LUMAAI_BASE_URL="http://127.0.0.1:9/dream-machine/v1", LUMAAI_API_KEY="bench-key",
     )
     import django
     from django.core.management import call_command

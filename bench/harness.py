@@ -102,7 +102,7 @@ class Stack:
             "LUMAWEB_VAR_DIR": str(self.workdir),
             "DATABASE_URL": database_url or f"sqlite:///{self.workdir / 'bench.sqlite3'}",
             "LUMAAI_API_KEY": KEY,
-            "LUMA_BASE_URL": f"{self.sim_root}/dream-machine/v1",
+            "LUMAAI_BASE_URL": f"{self.sim_root}/dream-machine/v1",
             "PUBLIC_BASE_URL": self.web_root,
             "MEDIA_ROOT": str(self.workdir / "media"),
             "Q_SYNC": "0",

@@ -93,7 +93,7 @@ def setup_django(workdir: Path, urls: dict[int, str]) -> None:
         DEBUG="0",
         LOG_LEVEL="WARNING",
         # Never called: the library reads only our database. A closed local port, in case.
-        LUMA_BASE_URL="http://127.0.0.1:9/dream-machine/v1",
+        LUMAAI_BASE_URL="http://127.0.0.1:9/dream-machine/v1",
         LUMAAI_API_KEY="bench-key",
     )
     from django.conf import settings

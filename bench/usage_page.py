@@ -49,7 +49,7 @@ def setup_django(workdir: Path, database_url: str) -> None:
         DEBUG="0",
         LOG_LEVEL="WARNING",
         TIME_ZONE=os.environ.get("TIME_ZONE", "Europe/Berlin"),  # days are local days: not UTC on purpose
-        LUMA_BASE_URL="http://127.0.0.1:9/dream-machine/v1",  # never called; a closed local port, in case
+        LUMAAI_BASE_URL="http://127.0.0.1:9/dream-machine/v1",  # never called; a closed local port, in case
         LUMAAI_API_KEY="bench-key",
     )
     import django

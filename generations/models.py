@@ -390,6 +390,11 @@ class Generation(models.Model):
         return self.state == State.COMPLETED and self.is_video and bool(self.luma_id) and not self.deleted_at
 
     @property
+    def can_upscale(self) -> bool:
+        """Upscale and add audio: Dream Machine's alone (Luma's Agents API has neither), for a video it still has."""
+        return self.can_continue and self.provider == Provider.DREAM_MACHINE
+
+    @property
     def finished_at(self):
         return self.completed_at or self.failed_at
 

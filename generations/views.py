@@ -182,7 +182,7 @@ def upload_video(request: HttpRequest) -> HttpResponse:
 def _source_action(request: HttpRequest, pk: int, form_class, title: str, template_name: str) -> HttpResponse:
     source = generation_for(request.user, pk)
     form = None
-    if source.can_continue:
+    if source.can_upscale:
         form = form_class(request.POST if request.method == "POST" else None, source=source)
         if request.method == "POST" and form.is_valid():
             try:

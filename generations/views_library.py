@@ -260,7 +260,7 @@ class Card:
             if how in ("modify", "reframe"):
                 label += " video" if self.g.is_video else " image"
             found.append((label, reverse("generations:continue", args=[pk, how]), True))
-        if self.g.is_video and uses(self.g):
+        if self.g.can_upscale and uses(self.g):
             found.insert(3, ("Upscale", reverse("generations:upscale", args=[pk]), False))
             found.insert(4, ("Add audio", reverse("generations:add_audio", args=[pk]), False))
         return found

@@ -40,3 +40,21 @@ def test_a_generations_page_shows_the_price_with_hdr_and_exr(alice_client, alice
     assert price > plain
     page = alice_client.get(row.get_absolute_url()).content.decode()
     assert f"${price / 100:.2f}" in page
+
+
+def test_a_ray_32_clip_offers_no_upscale_or_audio_and_those_pages_say_why(alice_client, alice, luma_sim, jobs):
+    """Upscale and add audio exist on Dream Machine only: a Ray 3.2 card must not offer them, and their pages refuse
+    in words without asking Luma anything."""
+    ray = finished(alice, Provider.AGENTS, "ray-3.2")
+    dream = finished(alice, Provider.DREAM_MACHINE, "ray-2")
+    library = alice_client.get("/").content.decode()
+    card = library[library.index(f'id="card-{ray.pk}"'):library.index(f'id="card-{dream.pk}"')]
+    assert f"/generations/{ray.pk}/upscale/" not in card and f"/generations/{ray.pk}/audio/" not in card
+    assert f"/generations/{dream.pk}/upscale/" in library
+
+    for action in ("upscale", "audio"):
+        page = alice_client.post(f"/generations/{ray.pk}/{action}/", {"resolution": "1080p"})
+        assert page.status_code == 400
+        assert "through Luma's Agents API, which cannot" in page.content.decode()
+    jobs.run()
+    assert Generation.objects.count() == 2 and luma_sim.creates()["count"] == 0

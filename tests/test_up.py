@@ -64,8 +64,9 @@ def test_the_run_command_goes_from_nothing_to_a_playing_video_outlives_its_child
         tmp_path):
     port, sim_port, var = free_port(), free_port(), tmp_path / "var"
     env = {key: value for key, value in os.environ.items()
-           if key not in ("DATABASE_URL", "REDIS_URL", "LUMAAI_API_KEY", "LUMA_BASE_URL", "PUBLIC_BASE_URL",
-                          "MEDIA_ROOT", "STATIC_ROOT", "DJANGO_SETTINGS_MODULE")}
+           if key not in ("DATABASE_URL", "REDIS_URL", "LUMAAI_API_KEY", "LUMAAI_BASE_URL", "LUMA_BASE_URL",
+                          "LUMA_AGENTS_API_KEY", "LUMA_AGENTS_BASE_URL", "PUBLIC_BASE_URL", "MEDIA_ROOT", "STATIC_ROOT",
+                          "DJANGO_SETTINGS_MODULE")}
     env.update(LUMAWEB_VAR_DIR=str(var), PORT=str(port), SIMULATOR_PORT=str(sim_port), SIMULATOR_TIME_SCALE="0.1")
     log = tmp_path / "up.log"
     with open(log, "wb") as out:

@@ -153,7 +153,7 @@ def luma_stack(transactional_db, live_server, luma_sim, settings, tmp_path, monk
     env = {
         "DATABASE_URL": _database_url_for_subprocess(),
         "LUMAAI_API_KEY": luma_sim.api_key,
-        "LUMA_BASE_URL": luma_sim.base_url,
+        "LUMAAI_BASE_URL": luma_sim.base_url,
         "LUMA_AGENTS_API_KEY": AGENTS_KEY,
         "LUMA_AGENTS_BASE_URL": f"{luma_sim.root}/agents",
         "LUMA_AGENTS_ASSET_HOSTS": urlsplit(luma_sim.base_url).netloc,
