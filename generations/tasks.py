@@ -372,7 +372,9 @@ def _sweep(now, deadline: float) -> None:
         or _ended_since(account.credits_checked_at)  # an end the last read may have missed
     ):
         enqueue("refresh_credits")
-    if not account.catalog_checked_at or account.catalog_checked_at < now - CATALOG_EVERY:
+    # Camera motions and concepts are Dream Machine's lists: with only the Agents API there is nothing to read.
+    if providers.DREAM_MACHINE.configured() and (
+            not account.catalog_checked_at or account.catalog_checked_at < now - CATALOG_EVERY):
         enqueue("refresh_catalog")
 
 

@@ -58,3 +58,16 @@ def test_a_ray_32_clip_offers_no_upscale_or_audio_and_those_pages_say_why(alice_
         assert "through Luma's Agents API, which cannot" in page.content.decode()
     jobs.run()
     assert Generation.objects.count() == 2 and luma_sim.creates()["count"] == 0
+
+
+@pytest.mark.parametrize("dream_machine_key", ["", "dm-key"])
+def test_the_sweep_reads_dream_machines_lists_only_when_it_has_a_key(settings, jobs, dream_machine_key):
+    """With the Agents API alone there are no camera motions or concepts to read: no job that can only fail."""
+    from generations import tasks
+
+    settings.LUMAAI_API_KEY = dream_machine_key
+    settings.LUMA_AGENTS_API_KEY = "agents-key"
+    settings.LUMA_AGENTS_BASE_URL = "http://127.0.0.1:9/agents"  # a closed port: the sweep's reads fail quietly
+    settings.LUMA_BASE_URL = "http://127.0.0.1:9/dream-machine/v1"
+    tasks.sweep()
+    assert ("refresh_catalog" in jobs.names()) == bool(dream_machine_key)
