@@ -260,6 +260,9 @@ class Generation(models.Model):
 
     # Submission and polling bookkeeping.
     submit_attempts = models.PositiveSmallIntegerField(default=0)
+    # Claimed by a submit job that is still uploading the row's inputs (the Agents API's Files API): nothing has
+    # been sent to Luma yet, so the stall check must not take the wait for a lost answer (about_to_send).
+    preparing = models.BooleanField(default=False)
     last_news_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     polls_without_news = models.PositiveSmallIntegerField(default=0)
@@ -300,6 +303,8 @@ class Generation(models.Model):
             models.Index(fields=["archive_state", "deleted_at", "-created_at"], name="library_archive_idx"),
             models.Index(fields=["state", "next_poll_at"], name="poll_due_idx"),
             models.Index(fields=["kind", "model", "state", "-completed_at"], name="duration_idx"),
+            # The usage page and budgets: a month's spend by day, person and model, read from the index alone.
+            models.Index(fields=["created_at", "state", "owner", "model", "price_cents"], name="spend_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -664,17 +669,28 @@ class Generation(models.Model):
     def claim_submit(self) -> bool:
         """Stamp submitted_at before the create is sent: the stamp is the promise to send at most once."""
         claimed = Generation.objects.filter(pk=self.pk, state=State.SUBMITTING, submitted_at__isnull=True).update(
-            submitted_at=timezone.now(), submit_attempts=models.F("submit_attempts") + 1
+            submitted_at=timezone.now(), submit_attempts=models.F("submit_attempts") + 1, preparing=True
         )
         if claimed:
             self.refresh_from_db()
         return bool(claimed)
 
+    def about_to_send(self) -> bool:
+        """The inputs are uploaded and the create goes next: from now on a stall means its answer may be lost.
+        False when the sweep gave the row back to the queue meanwhile (the job preparing it looked dead): then
+        this job must not send it."""
+        sending = Generation.objects.filter(pk=self.pk, state=State.SUBMITTING, preparing=True).update(
+            preparing=False, submitted_at=timezone.now()
+        )
+        if sending:
+            self.refresh_from_db()
+        return bool(sending)
+
     def requeue(self, why: str, source: str = "submit") -> None:
         """The create provably never reached Luma (a 429, or no connection was made): wait again as pending,
         keeping the place in the queue. A create whose outcome is unknown never comes back here."""
         if Generation.objects.filter(pk=self.pk, state=State.SUBMITTING).update(
-            state=State.PENDING, submitted_at=None, next_poll_at=None
+            state=State.PENDING, submitted_at=None, next_poll_at=None, preparing=False
         ):
             self.refresh_from_db()
             self.record(source, why)
@@ -682,7 +698,7 @@ class Generation(models.Model):
     def mark_unconfirmed(self, why: str, source: str = "submit") -> None:
         """The create may have reached Luma but its answer was lost: the sweep looks for it by its token."""
         if Generation.objects.filter(pk=self.pk, state=State.SUBMITTING).update(
-            state=State.UNCONFIRMED, next_poll_at=timezone.now() + timedelta(seconds=15)
+            state=State.UNCONFIRMED, next_poll_at=timezone.now() + timedelta(seconds=15), preparing=False
         ):
             self.refresh_from_db()
             self.record(source, why)

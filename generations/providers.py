@@ -50,12 +50,23 @@ class Adapter:
             return bool(settings.LUMA_AGENTS_API_KEY and settings.LUMA_AGENTS_BASE_URL)
         return bool(settings.LUMAAI_API_KEY and settings.LUMA_BASE_URL)
 
-    def create(self, row: Generation) -> luma.Generation:
-        """Send the row's create, exactly once (the caller has claimed the row)."""
+    def create(self, row: Generation, before_send=lambda: True) -> luma.Generation:
+        """Send the row's create, exactly once (the caller has claimed the row). Inputs that go through a Files
+        API are uploaded first; `before_send()` is asked right before the create, and NotSent is raised (nothing
+        sent) when it says no."""
         client = self.client()
         if self.name == Provider.AGENTS:
-            return client.create(agents_request(row, client))
+            body = agents_request(row, client)
+            if not before_send():
+                raise NotSent
+            return client.create(body)
+        if not before_send():
+            raise NotSent
         return _send_v1(client, row)
+
+
+class NotSent(Exception):
+    """The create was not sent: the row is no longer this job's to send (the sweep gave it back to the queue)."""
 
 
 DREAM_MACHINE = Adapter(Provider.DREAM_MACHINE, "Dream Machine", callbacks=True, can_list=True, can_delete=True)

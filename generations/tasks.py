@@ -81,7 +81,9 @@ def submit(pk: int) -> None:
         return
     adapter = providers.for_row(row)
     try:
-        remote = adapter.create(row)
+        remote = adapter.create(row, before_send=row.about_to_send)
+    except providers.NotSent:
+        return  # the sweep gave it back to the queue while its inputs were uploading: another job sends it
     except luma.LumaRateLimited as error:
         admission.pause(error.retry_after, adapter.name)
         row.requeue(f"Luma is busy (429); waiting {error.retry_after:.0f} s, keeping our place in the queue.")
@@ -174,6 +176,11 @@ def stall_after() -> timedelta:
     return timedelta(seconds=settings.LUMA_STALL_SECONDS)
 
 
+def prepare_after() -> timedelta:
+    """How long a submit job may upload a row's inputs: past the job time-out (Q_TIMEOUT), it was killed."""
+    return timedelta(seconds=settings.Q_TIMEOUT + 60)
+
+
 def _scan_back(client: luma.LumaClient, since, deadline: float) -> tuple[dict[str, luma.Generation], bool]:
     """Luma's generations by callback token, newest first, back to `since` (Luma's clock, with a margin).
 
@@ -203,10 +210,14 @@ def reconcile(client: luma.LumaClient, now, deadline: float = float("inf")) -> N
     (nothing billed as far as Luma's list shows), and it is still adopted if its generation shows up later.
     """
     ours = Generation.objects.filter(provider=client.provider)
-    for row in ours.filter(state=State.SUBMITTING, submitted_at__lt=now - stall_after()):
+    for row in ours.filter(state=State.SUBMITTING, preparing=False, submitted_at__lt=now - stall_after()):
         # Claimed long ago and never answered: the worker died around the request.
         row.mark_unconfirmed("The worker sending this create stopped; checking whether Luma received it.",
                              Source.SWEEP)
+    for row in ours.filter(state=State.SUBMITTING, preparing=True, submitted_at__lt=now - prepare_after()):
+        # Still uploading its inputs after the longest a job may run: that job is dead, and it sent nothing.
+        row.requeue("The worker uploading this request's files stopped before sending it; nothing was sent to "
+                    "Luma, so it waits for its turn again.", Source.SWEEP)
     if not providers.ADAPTERS[client.provider].can_list:
         # No list to search (Agents API): say so at once, and leave the decision to a person.
         for row in ours.filter(state=State.UNCONFIRMED):

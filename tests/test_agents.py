@@ -400,3 +400,37 @@ def test_start_up_is_quiet_when_each_api_has_its_own_base_url(tmp_path):
     run = manage_check(tmp_path, LUMAAI_BASE_URL=DREAM_MACHINE_URL, LUMA_AGENTS_BASE_URL=AGENTS_URL)
 
     assert run.returncode == 0 and "System check identified no issues" in run.stdout, run.stdout + run.stderr
+
+
+def test_a_long_upload_is_not_taken_for_a_lost_create_and_a_job_that_died_uploading_gives_the_row_back(
+        alice, luma_sim, luma_settings, jobs, settings, monkeypatch):
+    """Uploading inputs through the Files API can outlast LUMA_STALL_SECONDS: until the create is about to go, a
+    stall means nothing was sent, so the sweep must not say "Luma may have made and billed this" (a person could
+    then send it again and pay twice)."""
+    settings.LUMA_STALL_SECONDS = 1
+    start = upload(alice)
+    row = ask(alice, frame0_url=start.public_url(), prompt="It begins to rain")
+    real_upload, seen = luma_agents.AgentsClient.upload_file, []
+
+    def upload_outlasting_the_stall_time(client, *args, **kwargs):
+        file_id = real_upload(client, *args, **kwargs)
+        time.sleep(1.2)
+        tasks.sweep()  # runs meanwhile, as it would every minute
+        seen.append(Generation.objects.values_list("state", "preparing").get(pk=row.pk))
+        return file_id
+
+    monkeypatch.setattr(luma_agents.AgentsClient, "upload_file", upload_outlasting_the_stall_time)
+    jobs.run()  # admit, then submit: uploads the start frame, then creates
+    row.refresh_from_db()
+    assert seen == [(State.SUBMITTING, True)]  # while uploading: nothing to doubt
+    assert row.state == State.QUEUED and row.luma_id and len(made(luma_sim)) == 1
+
+    # A job killed while it uploads (past the job time-out) sent nothing: the row waits for its turn again.
+    other = ask(alice, prompt="The rain stops")
+    Generation.objects.filter(pk=other.pk).update(state=State.SUBMITTING, preparing=True, submit_attempts=1,
+                                                  submitted_at=timezone.now() - timedelta(seconds=settings.Q_TIMEOUT + 61))
+    tasks.sweep()
+    other.refresh_from_db()
+    assert other.state == State.PENDING and not other.preparing and not other.failed_locally
+    assert "nothing was sent to Luma" in other.events.last().summary
+    assert len(made(luma_sim)) == 1
