@@ -16,10 +16,10 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
 from . import admission, luma, providers
-from .luma_agents import NO_DELETE
+from .luma_agents import NO_DELETE, LumaUploadUnfinished
 from .catalog import read as read_catalog
 from .credits import record_balance
-from .models import ArchiveState, Generation, GenerationEvent, Kind, LumaAccount, State
+from .models import ArchiveState, Generation, GenerationEvent, LumaAccount, State
 
 log = logging.getLogger("lumaweb.tasks")
 Source = GenerationEvent.Source
@@ -87,6 +87,9 @@ def submit(pk: int) -> None:
     except luma.LumaRateLimited as error:
         admission.pause(error.retry_after, adapter.name)
         row.requeue(f"Luma is busy (429); waiting {error.retry_after:.0f} s, keeping our place in the queue.")
+    except LumaUploadUnfinished as error:
+        admission.pause(10, adapter.name)
+        row.requeue(f"Not sent yet: {error}. Nothing was created at Luma; trying again shortly.")
     except luma.LumaConnectionError as error:
         admission.pause(10, adapter.name)
         row.requeue(f"Could not reach Luma ({error}); nothing was sent, trying again shortly.")
