@@ -3,7 +3,6 @@ large player's Boards menu, and its scoped page; a comment with a mention that t
 reject and the Review filter. Debian's Chromium drives the live server, as in test_browser.py (finished rows are made
 directly, with no Luma, except for the large player, which plays videos the simulator made)."""
 
-
 import pytest
 from playwright.sync_api import Page, expect
 
