@@ -70,6 +70,16 @@
     if (document.visibilityState !== "visible" || !document.querySelector("input.live")) event.preventDefault();
   });
 
+  // The header's bell and credit badge: asked for again every minute while the tab is visible (a comment or a
+  // mention arrives without any generation ending; the balance is read again a little after one ends).
+  setInterval(function () {
+    if (document.visibilityState !== "visible" || !window.htmx) return;
+    ["bell", "credits-badge"].forEach(function (id) {
+      const element = document.getElementById(id);
+      if (element) htmx.trigger(element, "header-refresh");
+    });
+  }, 60000);
+
   // The server says what happened (HX-Trigger); act once the new content is in the page.
   let after = null;
   document.addEventListener("generation-created", function () { after = "created"; });
