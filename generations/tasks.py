@@ -27,8 +27,7 @@ Source = GenerationEvent.Source
 MAX_ARCHIVE_ATTEMPTS = 8
 # A lost create with no list to search it in (the Agents API): said plainly, and a person decides.
 CANNOT_CONFIRM = ("Luma may have made and billed this; we could not confirm (its answer was lost, and this API has "
-                  "no list to look in). It was not sent again: send it again yourself only if paying twice is "
-                  "acceptable.")
+                  "no list to look in). It was not sent again.")
 LIST_PAGE = 100
 # Reconcile searches Luma's list back to the oldest doubtful create, at most this many pages.
 RECONCILE_MAX_PAGES = 50

@@ -75,8 +75,7 @@ def next_step(generation: Generation) -> tuple[str, str]:
     """What a person can do about a failure: (advice, label of the try-again link). Luma's reasons are free text."""
     reason = generation.reason.lower()
     if generation.failed_locally and not generation.luma_id and not providers.for_row(generation).can_list:
-        return ("Luma may have made and billed this, and this API gives no way to check. Send it again only if "
-                "paying twice is acceptable.", "Send it again")
+        return ("Only a person decides: send it again if paying for it twice is acceptable.", "Send it again")
     if generation.failed_locally:
         return ("Luma has not told us this failed: we stopped waiting. If Luma made it after all, this card "
                 "turns into the result by itself; trying again now could pay twice.", "Try again anyway")
@@ -203,6 +202,8 @@ class Card:
     def took(self) -> str:
         g = self.g
         start, end = g.submitted_at or g.created_at, g.finished_at
+        if g.failed_locally and not g.luma_id:
+            return ""  # we gave up waiting for an answer: how long that took says nothing about Luma
         return compact((end - start).total_seconds()) if start and end else ""
 
     @property

@@ -144,7 +144,8 @@ def test_a_layering_keeps_every_layer(alice, luma_sim, luma_settings, jobs):
     assert layered.extra_files[-1]["alpha_hint"] == "none"  # the background comes last
 
 
-def test_a_lost_create_answer_is_said_plainly_and_never_sent_again(alice, luma_sim, luma_settings, jobs):
+def test_a_lost_create_answer_is_said_plainly_and_never_sent_again(alice_client, alice, luma_sim, luma_settings,
+                                                                    jobs):
     sim(luma_sim, "POST", "/faults", json={"lost_creates": 1})
     row = ask(alice)
 
@@ -157,6 +158,12 @@ def test_a_lost_create_answer_is_said_plainly_and_never_sent_again(alice, luma_s
     assert row.state == State.FAILED and row.failed_locally and row.luma_id is None
     assert "may have made and billed this" in row.reason
     assert len(made(luma_sim)) == 1  # Luma made it once; we never sent it again
+    # Its card says it once, then what a person may do, and no "in 0 s" of a wait that says nothing about Luma.
+    page = alice_client.get("/").content.decode()
+    card = page[page.index(f'id="card-{row.pk}"'):]
+    card = card[:card.index("</article>")]
+    assert card.count("may have made and billed") == 1 and 'class="took"' not in card
+    assert "Only a person decides: send it again if paying for it twice is acceptable." in card
 
 
 def test_an_expired_output_url_is_replaced_by_a_fresh_one(alice, luma_sim, luma_settings, jobs):
