@@ -268,9 +268,11 @@ class Card:
 
 
 def public_url_warning() -> str:
-    """Why Luma could not reach us, when PUBLIC_BASE_URL is a private address and we talk to the real API."""
+    """Why Luma could not reach us, when PUBLIC_BASE_URL is a private address and we talk to the real Dream Machine
+    API (callbacks and keyframe addresses come to us; the Agents API needs neither: its uploads go through its
+    Files API)."""
     luma_host = urlsplit(settings.LUMA_BASE_URL).hostname or ""
-    if not luma_host.endswith("lumalabs.ai"):
+    if not settings.LUMAAI_API_KEY or not luma_host.endswith("lumalabs.ai"):
         return ""
     host = (urlsplit(settings.PUBLIC_BASE_URL).hostname or "").lower()
     try:

@@ -270,10 +270,19 @@ def test_camera_motion_and_concepts_are_saved(alice_client, account):
 
 
 def test_the_form_warns_when_luma_cannot_reach_us(alice_client, settings):
+    settings.LUMAAI_API_KEY = "luma-real-key"
     settings.LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
     assert "Luma cannot reach http://127.0.0.1:8000" in text(alice_client.get("/"))
     settings.PUBLIC_BASE_URL = "https://team.example.com"
+    assert "Luma cannot reach" not in text(alice_client.get("/"))
+
+
+def test_no_warning_with_the_agents_api_alone_which_needs_no_address_of_ours(alice_client, settings):
+    settings.LUMAAI_API_KEY = ""
+    settings.LUMA_AGENTS_API_KEY = "agents-real-key"
+    settings.LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"  # the default, unused without its key
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
     assert "Luma cannot reach" not in text(alice_client.get("/"))
 
 
