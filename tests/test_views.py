@@ -894,7 +894,7 @@ def test_the_poll_says_when_a_generation_ended_so_the_credit_badge_refreshes(ali
     Generation.objects.filter(pk=row.pk).update(state=State.FAILED, reason="Job failed", failed_at=timezone.now())
     ended = alice_client.get("/poll/", {"live": f"{row.pk}:0"}, headers=HTMX)
     assert "generation-ended" in ended["HX-Trigger"]
-    assert 'hx-trigger="generation-ended from:body delay:4s"' in alice_client.get("/").content.decode()
+    assert 'hx-trigger="generation-ended from:body delay:4s, header-refresh"' in alice_client.get("/").content.decode()
     LumaAccount.objects.filter(pk=1).update(credit_balance=100000.0)
     badge = alice_client.get("/credits/", headers=HTMX)
     assert text(badge) == "$1,000.00 credit" and 'id="credits-badge"' in badge.content.decode()
