@@ -140,7 +140,8 @@ def fill(n: int, analyze: bool = False) -> dict:
                 owner=users[i % len(users)], kind=kind,
                 prompt=f"A {' '.join(words)} scene, take {i}" + "".join(f" {tag}" for tag, on in TAGS if on(i)),
                 model="photon-1" if kind == Kind.IMAGE else models[i % len(models)], resolution="720p",
-                duration="5s", aspect_ratio="16:9", created_at=created, client_token=f"t{i}",
+                duration="5s", aspect_ratio="16:9", created_at=created, created_day=timezone.localdate(created),
+                client_token=f"t{i}",
                 submitted_at=created + timedelta(seconds=2),
             )
             if i < LIVE_ROWS:

@@ -63,6 +63,7 @@ def setup_django(workdir: Path, database_url: str) -> None:
 def fill(rows: int) -> tuple:
     from django.contrib.auth import get_user_model
     from django.db import transaction
+    from django.utils import timezone
     from generations.budgets import month_bounds
     from generations.models import Generation, LumaAccount, Profile, State
     from generations.pricing import estimate_cents
@@ -88,6 +89,7 @@ def fill(rows: int) -> tuple:
                      if i % 211 == 5 else State.DREAMING if i % 997 == 1 else State.COMPLETED)
             batch.append(Generation(owner=people[(i * 7) % PEOPLE], kind=kind, model=model, resolution=resolution,
                                     duration=duration, state=state, prompt=f"take {i}", created_at=when,
+                                    created_day=timezone.localdate(when),
                                     price_cents=estimate_cents(kind, model, resolution, duration),
                                     deleted_at=when + timedelta(hours=1) if i % 89 == 0 else None))
             if len(batch) == 5000:

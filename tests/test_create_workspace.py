@@ -81,3 +81,31 @@ def test_spend_counts_each_rows_own_price_with_its_options_and_not_a_held_reques
     held = clip(bob, hdr=True)
     assert held.state == State.HELD and budgets.spent_cents(bob) == 0 and budgets.spent_cents() == (
         plain.price_cents + hdr.price_cents)
+
+
+def test_spend_by_day_uses_the_sites_local_day_also_across_midnight_and_a_month_end(alice, settings):
+    """00:30 in Berlin on 1 December is 23:30 UTC on 30 November: it is December's spend, on the 1st."""
+    from datetime import date, datetime, timezone as tz
+
+    from django.utils import timezone
+
+    from generations import budgets
+    from generations.models import Generation, Kind
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    timezone.activate("Europe/Berlin")
+    try:
+        moments = {"late November": datetime(2026, 11, 30, 22, 30, tzinfo=tz.utc),  # 23:30 local, November
+                   "just after midnight": datetime(2026, 11, 30, 23, 30, tzinfo=tz.utc),  # 00:30 local, 1 December
+                   "New Year's Eve": datetime(2026, 12, 31, 22, 59, tzinfo=tz.utc)}  # 23:59 local, December
+        rows = {name: Generation.objects.create(owner=alice, prompt=name, kind=Kind.TEXT_TO_VIDEO, model="ray-2",
+                                                resolution="720p", duration="5s", created_at=moment)
+                for name, moment in moments.items()}
+        assert rows["just after midnight"].created_day == date(2026, 12, 1)
+        spend = budgets.usage(*budgets.month_bounds("2026-12"))
+        price = rows["late November"].price_cents
+        assert spend.by_person == {"alice": 2 * price}
+        assert spend.by_day[date(2026, 12, 1)] == price and spend.by_day[date(2026, 12, 31)] == price
+        assert budgets.usage(*budgets.month_bounds("2026-11")).by_day[date(2026, 11, 30)] == price
+    finally:
+        timezone.deactivate()
