@@ -42,9 +42,12 @@ class SimProcess:
 def start_simulator(*flags: str, log_path: Path, port: int | None = None, timeout: float = 20) -> SimProcess:
     """Start a simulator subprocess and wait until it answers /ping."""
     port = port or free_port()
+    command = [sys.executable, "-m", "generations.simulator"]
+    if renderer := os.environ.get("LUMAWEB_TEST_SIM_RENDERER"):  # "old" or "new": bench/simulator_media.py's timing
+        command = [sys.executable, str(ROOT / "bench" / "simulator_media.py"), "--serve", renderer, "--"]
     with open(log_path, "ab") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "generations.simulator", "--host", "127.0.0.1", "--port", str(port), *flags],
+            [*command, "--host", "127.0.0.1", "--port", str(port), *flags],
             cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
         )
     root = f"http://127.0.0.1:{port}"
