@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import providers, tasks
+from . import tasks
 from .budgets import DollarsField
 from .models import ArchiveState, Favourite, Generation, GenerationEvent, KeyframeImage, LumaAccount, Profile, State
 
@@ -136,7 +136,7 @@ class GenerationAdmin(admin.ModelAdmin):
         rows = list(queryset.filter(deleted_at__isnull=True))
         for row in rows:
             row.mark_deleted(request.user)
-        kept = sum(1 for row in rows if row.luma_id and not providers.for_row(row).can_delete)
+        kept = sum(1 for row in rows if row.luma_id and not row.luma_deletes)
         self.message_user(request, f"Deleting {len(rows)} generation(s)." + (
             f" Luma keeps its own copy of {kept} made through its Agents API, which has no delete." if kept else ""),
             messages.SUCCESS)

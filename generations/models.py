@@ -401,7 +401,16 @@ class Generation(models.Model):
     @property
     def can_upscale(self) -> bool:
         """Upscale and add audio: Dream Machine's alone (Luma's Agents API has neither), for a video it still has."""
-        return self.can_continue and self.provider == Provider.DREAM_MACHINE
+        from . import providers
+
+        return self.can_continue and providers.for_row(self).can_upscale
+
+    @property
+    def luma_deletes(self) -> bool:
+        """Deleting it deletes it on Luma too: Luma has it, and its API has a delete (the Agents API has none)."""
+        from . import providers
+
+        return bool(self.luma_id) and providers.for_row(self).can_delete
 
     @property
     def finished_at(self):

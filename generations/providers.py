@@ -41,6 +41,7 @@ class Adapter:
     callbacks: bool  # Luma calls us back when a generation moves
     can_list: bool  # a list endpoint lost creates can be found in
     can_delete: bool  # Luma deletes a generation on request
+    can_upscale: bool  # upscale and add audio to a finished video (Dream Machine's alone)
 
     def client(self) -> luma.LumaClient:
         return agents_client_from_settings() if self.name == Provider.AGENTS else luma.client_from_settings()
@@ -55,22 +56,19 @@ class Adapter:
         API are uploaded first; `before_send()` is asked right before the create, and NotSent is raised (nothing
         sent) when it says no."""
         client = self.client()
-        if self.name == Provider.AGENTS:
-            body = agents_request(row, client)
-            if not before_send():
-                raise NotSent
-            return client.create(body)
+        body = agents_request(row, client) if self.name == Provider.AGENTS else None  # uploads go first
         if not before_send():
             raise NotSent
-        return _send_v1(client, row)
+        return client.create(body) if body is not None else _send_v1(client, row)
 
 
 class NotSent(Exception):
     """The create was not sent: the row is no longer this job's to send (the sweep gave it back to the queue)."""
 
 
-DREAM_MACHINE = Adapter(Provider.DREAM_MACHINE, "Dream Machine", callbacks=True, can_list=True, can_delete=True)
-AGENTS = Adapter(Provider.AGENTS, "Agents API", callbacks=False, can_list=False, can_delete=False)
+DREAM_MACHINE = Adapter(Provider.DREAM_MACHINE, "Dream Machine", callbacks=True, can_list=True, can_delete=True,
+                        can_upscale=True)
+AGENTS = Adapter(Provider.AGENTS, "Agents API", callbacks=False, can_list=False, can_delete=False, can_upscale=False)
 ADAPTERS = {DREAM_MACHINE.name: DREAM_MACHINE, AGENTS.name: AGENTS}
 
 

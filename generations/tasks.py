@@ -415,17 +415,16 @@ def delete_generation(pk: int) -> None:
         if extra.get("file") and extra["file"] != row.archive_file.name:
             row.archive_file.storage.delete(extra["file"])
     Generation.objects.filter(pk=pk).update(archive_file="", poster="", extra_files=[])
-    adapter = providers.for_row(row)
-    if row.luma_id and adapter.can_delete:
+    if row.luma_deletes:
         try:
-            adapter.client().delete(row.luma_id)
+            providers.for_row(row).client().delete(row.luma_id)
         except luma.LumaNotFound:
             pass
         except luma.LumaError as error:
             row.record(Source.DELETE, f"could not delete on Luma yet ({error}); the sweep will retry")
             raise
     Generation.objects.filter(pk=pk).update(luma_deleted_at=timezone.now())
-    if row.luma_id and not adapter.can_delete:
+    if row.luma_id and not row.luma_deletes:
         row.record(Source.DELETE, f"files removed. {NO_DELETE}")
     else:
         row.record(Source.DELETE, "files removed and deleted on Luma" if row.luma_id else "files removed")

@@ -508,17 +508,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask, then delete: hidden from the library at once; a job removes our files and deletes it on Luma."""
     generation = generation_for(request.user, pk, change=True)
-    # The Agents API has no delete: Luma keeps what it made there, and the page must not promise otherwise.
-    luma_deletes = providers.for_row(generation).can_delete and bool(generation.luma_id)
     if request.method == "POST":
         generation.mark_deleted(request.user)
+        # The Agents API has no delete: Luma keeps what it made there, and the page must not promise otherwise.
         messages.success(request, f"Deleted #{generation.pk}. " + (
-            "It is being removed from Luma too." if luma_deletes else
+            "It is being removed from Luma too." if generation.luma_deletes else
             "Our copy is being removed; Luma keeps its own (its Agents API has no delete)." if generation.luma_id
             else "Luma never had it."))
         return redirect("generations:dashboard")
-    return render(request, "generations/delete.html", {**page_context(request), "g": generation,
-                                                        "luma_deletes": luma_deletes})
+    return render(request, "generations/delete.html", {**page_context(request), "g": generation})
 
 
 @login_required

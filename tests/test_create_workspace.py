@@ -20,14 +20,22 @@ def test_a_budget_refusal_is_shown_in_the_form_and_nothing_is_made(alice_client,
     assert luma_sim.creates()["count"] == 0
 
 
-def test_what_is_made_while_the_dashboard_is_switched_to_a_board_lands_on_it(alice_client, alice, luma_settings,
-                                                                              jobs):
-    from generations.models import Board, Generation
+def switched_to_a_new_board(client, owner):
+    """A board of the owner's that the dashboard (client's session) is switched to."""
+    from generations.models import Board
 
-    board = Board.objects.create(name="Spring campaign", owner=alice)
-    session = alice_client.session
+    board = Board.objects.create(name="Spring campaign", owner=owner)
+    session = client.session
     session["current_board"] = board.pk
     session.save()
+    return board
+
+
+def test_what_is_made_while_the_dashboard_is_switched_to_a_board_lands_on_it(alice_client, alice, luma_settings,
+                                                                              jobs):
+    from generations.models import Generation
+
+    board = switched_to_a_new_board(alice_client, alice)
 
     alice_client.post("/create/", {"what": "video", "prompt": "Blossoms drifting over a pond", "model": "ray-2",
                                    "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9"})
@@ -39,12 +47,9 @@ def test_what_is_made_while_the_dashboard_is_switched_to_a_board_lands_on_it(ali
 @pytest.mark.parametrize("htmx", [False, True])
 def test_every_take_of_a_set_lands_on_the_board_the_dashboard_is_switched_to(alice_client, alice, luma_settings, jobs,
                                                                               htmx):
-    from generations.models import Board, Generation
+    from generations.models import Generation
 
-    board = Board.objects.create(name="Spring campaign", owner=alice)
-    session = alice_client.session
-    session["current_board"] = board.pk
-    session.save()
+    board = switched_to_a_new_board(alice_client, alice)
 
     alice_client.post("/create/", {"what": "video", "prompt": "Blossoms drifting over a pond", "model": "ray-2",
                                    "resolution": "720p", "duration": "5s", "aspect_ratio": "16:9", "count": "3"},

@@ -71,12 +71,13 @@
   });
 
   // The header's bell and credit badge: asked for again every minute while the tab is visible (a comment or a
-  // mention arrives without any generation ending; the balance is read again a little after one ends).
+  // mention arrives without any generation ending; the balance is read again a little after one ends). A bell with
+  // data-check is kept current by workspace.js's own check for those who opted in to browser notifications.
   setInterval(function () {
     if (document.visibilityState !== "visible" || !window.htmx) return;
     ["bell", "credits-badge"].forEach(function (id) {
       const element = document.getElementById(id);
-      if (element) htmx.trigger(element, "header-refresh");
+      if (element && !element.dataset.check) htmx.trigger(element, "header-refresh");
     });
   }, 60000);
 
